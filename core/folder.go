@@ -1,0 +1,138 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/spf13/afero"
+)
+
+// folder is quarantine/ or dead-letter/: files kept for an operator, capped
+// in bytes, oldest (lowest name) removed first.
+type folder struct {
+	dir     string
+	cap     int64
+	evicted DropReason
+	files   []folderFile // sorted by name
+	bytes   int64
+}
+
+type folderFile struct {
+	name    string
+	size    int64
+	records int // from the header when it is readable, else 0
+}
+
+// openFolder creates the folder if needed and indexes its files.
+func openFolder(fsys afero.Fs, dir string, capBytes int64, evicted DropReason) (*folder, error) {
+	if err := ensureDir(fsys, dir); err != nil {
+		return nil, err
+	}
+	infos, err := afero.ReadDir(fsys, dir)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", dir, err)
+	}
+	f := &folder{dir: dir, cap: capBytes, evicted: evicted}
+	for _, fi := range infos {
+		if fi.Mode().IsRegular() {
+			f.files = append(f.files, folderFile{name: fi.Name(), size: fi.Size(), records: headerCount(fsys, path.Join(dir, fi.Name()))})
+			f.bytes += fi.Size()
+		}
+	}
+	return f, nil
+}
+
+// headerCount returns the record count of a segment-format file, or 0.
+func headerCount(fsys afero.Fs, name string) int {
+	data, err := readFileLimited(fsys, name, segmentHeaderSize)
+	if err != nil {
+		return 0
+	}
+	h, err := parseHeader(data)
+	if err != nil {
+		return 0
+	}
+	return int(h.Count)
+}
+
+// freeName returns name, or name with a numeric suffix if it is taken.
+func (f *folder) freeName(fsys afero.Fs, name string) string {
+	candidate := name
+	for i := 1; ; i++ {
+		if _, err := fsys.Stat(path.Join(f.dir, candidate)); errors.Is(err, fs.ErrNotExist) {
+			return candidate
+		}
+		candidate = name + "." + strconv.Itoa(i)
+	}
+}
+
+// added records a new file and evicts the oldest files while over the cap
+// (never the file just added), counting their records as evicted.
+func (f *folder) added(fsys afero.Fs, ff folderFile, st *counters) error {
+	i := sort.Search(len(f.files), func(i int) bool { return f.files[i].name >= ff.name })
+	f.files = append(f.files[:i], append([]folderFile{ff}, f.files[i:]...)...)
+	f.bytes += ff.size
+	for f.bytes > f.cap && len(f.files) > 1 {
+		victim := 0
+		if f.files[0].name == ff.name {
+			victim = 1
+		}
+		v := f.files[victim]
+		if err := removeDurable(fsys, f.dir, v.name); err != nil {
+			return fmt.Errorf("evict %s over its cap: %w", path.Join(f.dir, v.name), err)
+		}
+		f.files = append(f.files[:victim], f.files[victim+1:]...)
+		f.bytes -= v.size
+		st.drop(f.evicted, v.records)
+		st.evictedFiles++
+	}
+	return nil
+}
+
+// quarantine moves a damaged segment into quarantine/ and applies its cap.
+func (b *Buffer) quarantine(name string, size int64) error {
+	q := b.quar
+	dest := q.freeName(b.fs, name)
+	if err := moveDurable(b.fs, b.dir, name, q.dir, dest); err != nil {
+		return err
+	}
+	b.st.quarantinedFiles++
+	return q.added(b.fs, folderFile{name: dest, size: size, records: headerCount(b.fs, path.Join(q.dir, dest))}, &b.st)
+}
+
+// DeadLetter resolves the batch in flight by writing its records to
+// dead-letter/ (in segment format, durable) and dropping them with reason
+// (DropPoison or DropTooLarge). If the write fails the batch stays in
+// flight and the error is returned: nothing is dropped unrecorded.
+func (b *Buffer) DeadLetter(reason DropReason, now time.Time) error {
+	if b.closed {
+		return ErrClosed
+	}
+	if b.inflight == nil {
+		return ErrNoBatch
+	}
+	now = b.clamp(now)
+	recs := make([]memRecord, len(b.inflight))
+	for i, r := range b.inflight {
+		recs[i] = memRecord{seq: r.Seq, at: now, data: r.Data}
+	}
+	data := encodeSegment(recs)
+	name := fmt.Sprintf("%0*d%s", seqDigits, recs[0].seq, deadSuffix)
+	dl := b.dead
+	name = dl.freeName(b.fs, name)
+	if err := writeDurable(b.fs, dl.dir, name+tmpSuffix, name, data, false); err != nil {
+		return fmt.Errorf("dead-letter %d records: %w", len(recs), err)
+	}
+	b.st.deadLetterFiles++
+	b.st.drop(reason, len(recs))
+	b.removeInflight()
+	if err := dl.added(b.fs, folderFile{name: name, size: int64(len(data)), records: len(recs)}, &b.st); err != nil {
+		b.ioErrs.add(err)
+	}
+	return nil
+}

@@ -1,0 +1,123 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"path"
+	"sort"
+	"strings"
+	"time"
+)
+
+func hasSuffix(name, suffix string) bool { return strings.HasSuffix(name, suffix) }
+
+func isSegName(name string) bool {
+	_, ok := parseSeqName(name, segSuffix)
+	return ok
+}
+
+func isDamagedName(name string) bool {
+	_, ok := parseSeqName(name, segSuffix+damagedSuffix)
+	return ok
+}
+
+func (b *Buffer) exists(name string) bool {
+	_, err := b.fs.Stat(path.Join(b.dir, name))
+	return !errors.Is(err, fs.ErrNotExist)
+}
+
+// salvage rescues a damaged segment without ever holding its good records
+// in one place only in memory. Crash-safe in every step:
+//  1. rename X.seg to X.seg.damaged (Open salvages .damaged files again);
+//  2. write the good records to a fresh, durable X.seg;
+//  3. move X.seg.damaged to quarantine/ (an X.seg beside it means step 2
+//     finished, so a later Open only does this step).
+func (b *Buffer) salvage(name string, rep *Report) error {
+	segFile := strings.TrimSuffix(name, damagedSuffix)
+	damagedFile := segFile + damagedSuffix
+	if name == segFile {
+		if b.exists(damagedFile) { // an earlier salvage of the same name finished
+			if err := b.quarantineAtOpen(damagedFile, segFile, rep); err != nil {
+				return err
+			}
+		}
+		if err := b.fs.Rename(path.Join(b.dir, segFile), path.Join(b.dir, damagedFile)); err != nil {
+			return fmt.Errorf("set damaged segment %s aside: %w", segFile, err)
+		}
+		if err := syncDir(b.fs, b.dir); err != nil {
+			return err
+		}
+	} else if !b.exists(damagedFile) {
+		return nil // handled with its segment above
+	} else if b.exists(segFile) {
+		return b.quarantineAtOpen(damagedFile, segFile, rep)
+	}
+	if err := b.rewriteGood(damagedFile, segFile, rep); err != nil {
+		return err
+	}
+	return b.quarantineAtOpen(damagedFile, segFile, rep)
+}
+
+// rewriteGood writes the good records of a damaged file into segFile.
+func (b *Buffer) rewriteGood(damagedFile, segFile string, rep *Report) error {
+	data, err := readFileLimited(b.fs, path.Join(b.dir, damagedFile), math.MaxInt32)
+	if err != nil {
+		return fmt.Errorf("read damaged segment %s: %w", damagedFile, err)
+	}
+	nameSeq, _ := parseSeqName(segFile, segSuffix)
+	lo, hi, base, oldest := nameSeq, uint64(math.MaxUint64), int64(0), b.last
+	hdr, herr := parseHeader(data)
+	if herr == nil {
+		lo, hi, base, oldest = max(hdr.First, nameSeq), hdr.Last, segmentHeaderSize, time.Unix(0, hdr.OldestNanos)
+	}
+	good, _ := decodeFrames(data[base:], base, lo, hi)
+	lost := estimateLost(hdr, herr == nil, nameSeq, good)
+	rep.CorruptRecords += lost
+	b.st.corruptRecords += uint64(lost)
+	b.st.recovered += uint64(lost) // found on disk, then dropped: the identity stays exact
+	b.st.drop(DropCorrupt, lost)
+	if len(good) == 0 {
+		return nil
+	}
+	recs := make([]memRecord, len(good))
+	for i, r := range good {
+		recs[i] = memRecord{seq: r.Seq, at: oldest, data: r.Data}
+	}
+	fresh := encodeSegment(recs)
+	if err := writeDurable(b.fs, b.dir, segFile+tmpSuffix, segFile, fresh, false); err != nil {
+		return fmt.Errorf("salvage %s: %w", damagedFile, err)
+	}
+	h, _ := parseHeader(fresh)
+	b.segs = append(b.segs, segment{name: segFile, hdr: h, size: int64(len(fresh)), remaining: len(recs)})
+	sort.Slice(b.segs, func(i, j int) bool { return b.segs[i].hdr.First < b.segs[j].hdr.First })
+	return nil
+}
+
+// estimateLost counts the records a damaged segment lost: exactly, from its
+// header, or, with the header gone too, from the gaps between good records.
+func estimateLost(hdr segmentHeader, hdrOK bool, nameSeq uint64, good []Record) int {
+	if hdrOK {
+		return max(int(hdr.Count)-len(good), 0)
+	}
+	if len(good) == 0 {
+		return 0 // nothing tells how many there were
+	}
+	span := good[len(good)-1].Seq - nameSeq + 1
+	return int(span) - len(good)
+}
+
+func (b *Buffer) quarantineAtOpen(damagedFile, segFile string, rep *Report) error {
+	fi, err := b.fs.Stat(path.Join(b.dir, damagedFile))
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", damagedFile, err)
+	}
+	dest := b.quar.freeName(b.fs, segFile)
+	if err := moveDurable(b.fs, b.dir, damagedFile, b.quar.dir, dest); err != nil {
+		return err
+	}
+	rep.Quarantined = append(rep.Quarantined, dest)
+	b.st.quarantinedFiles++
+	return b.quar.added(b.fs, folderFile{name: dest, size: fi.Size(), records: headerCount(b.fs, path.Join(b.quar.dir, dest))}, &b.st)
+}
