@@ -20,14 +20,12 @@ func (b *Buffer) spill(now time.Time, ignoreCap bool) error {
 			}
 		}
 		data := encodeSegment(chunk)
-		if !ignoreCap {
-			n, err := b.makeRoom(int64(len(data)), len(chunk))
-			if err != nil || n == 0 {
-				return err
+		if !ignoreCap && !b.fits(int64(len(data))) {
+			progressed, err := b.makeRoom(len(chunk))
+			if err != nil || !progressed {
+				return err // nothing gave way: the records stay in memory
 			}
-			if n < len(chunk) { // drop_newest dropped some of them
-				continue
-			}
+			continue // look again: fewer records, or more room
 		}
 		if err := b.writeSegment(chunk, data); err != nil {
 			return err
@@ -95,25 +93,15 @@ func (b *Buffer) reserve(seq uint64) error {
 	return nil
 }
 
-// makeRoom applies the disk cap and the free-space reserve before a spill of
-// size bytes holding n records. It returns how many of the n records may
-// still be written: n when there is room (after drop_oldest evicted old
-// segments), fewer when drop_newest dropped some, 0 when nothing can be
-// written now (the records stay in memory).
-func (b *Buffer) makeRoom(size int64, n int) (int, error) {
-	for !b.fits(size) {
-		if b.cfg.WhenFull == DropNewest {
-			if kept := b.dropNewest(n); kept < n {
-				return kept, nil
-			}
-			return 0, nil // only records in flight are left: keep them in memory
-		}
-		ok, err := b.evictOldest()
-		if err != nil || !ok {
-			return 0, err
-		}
+// makeRoom makes progress towards room for a spill of the next n records
+// in memory, by when_full: drop_oldest evicts the oldest segment not in
+// flight, drop_newest drops those n records (except any in flight). It
+// reports false when nothing could give way.
+func (b *Buffer) makeRoom(n int) (bool, error) {
+	if b.cfg.WhenFull == DropNewest {
+		return b.dropNewest(n) > 0, nil
 	}
-	return n, nil
+	return b.evictOldest()
 }
 
 func (b *Buffer) fits(size int64) bool {
@@ -123,8 +111,8 @@ func (b *Buffer) fits(size int64) bool {
 	return b.freeBytes < 0 || b.freeBytes-size >= b.cfg.MinFreeBytes
 }
 
-// dropNewest drops the records of the next chunk that are not in flight
-// and returns how many of the chunk's n records remain to be written.
+// dropNewest drops the next n records in memory except those in flight and
+// returns how many it dropped.
 func (b *Buffer) dropNewest(n int) int {
 	keep := min(b.inflightInMem(), n)
 	for i := b.memHead + keep; i < b.memHead+n; i++ {
@@ -132,7 +120,7 @@ func (b *Buffer) dropNewest(n int) int {
 	}
 	b.mem = append(b.mem[:b.memHead+keep], b.mem[b.memHead+n:]...)
 	b.st.drop(DropDiskFullNewest, n-keep)
-	return keep
+	return n - keep
 }
 
 // evictOldest deletes the oldest segment holding no record in flight,
