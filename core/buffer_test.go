@@ -201,14 +201,14 @@ func TestShutdownSavesEverythingUnacknowledged(t *testing.T) {
 	h := newHarness(t, fs, testConfig())
 	h.add(0, 15, 100, 0) // 10 on disk, 5 in memory
 	h.next(3, 1<<20)
-	h.ack()             // 1-3 delivered
-	h.next(9, 1<<20)    // 4-12 in flight, 11 and 12 from memory
+	h.ack()          // 1-3 delivered
+	h.next(9, 1<<20) // 4-12 in flight, 11 and 12 from memory
 	h.shutdown()
 	for name, err := range map[string]error{
-		"Add":  h.b.Add([]byte(`{}`), h.now),
-		"Tick": h.b.Tick(h.now),
-		"Ack":  h.b.Ack(h.now),
-		"Nack": h.b.Nack(h.now),
+		"Add":      h.b.Add([]byte(`{}`), h.now),
+		"Tick":     h.b.Tick(h.now),
+		"Ack":      h.b.Ack(h.now),
+		"Nack":     h.b.Nack(h.now),
 		"Shutdown": h.b.Shutdown(h.now),
 	} {
 		if !errors.Is(err, ErrClosed) {

@@ -94,7 +94,7 @@ func (d *Decoder) Close(emit func(Line)) {
 	switch {
 	case d.discarding:
 		emit(Line{Reject: RejectOversized, Bytes: d.discarded})
-	case len(d.partial) > 0 && !isBlank(d.partial):
+	case len(d.partial) > 0 && !isBlankLine(d.partial):
 		emit(Line{Reject: RejectTruncated, Bytes: len(d.partial)})
 	}
 	d.Reset()
@@ -156,8 +156,8 @@ func (d *Decoder) endLine(tail []byte, emit func(Line)) {
 		emit(Line{Reject: RejectOversized, Bytes: len(tail)})
 		return
 	}
-	if reason, blank := classify(line); !blank {
-		emit(lineResult(line, reason))
+	if reason, blank := classifyLine(line); !blank {
+		emit(decodedLine(line, reason))
 	}
 }
 
@@ -174,19 +174,19 @@ func (d *Decoder) appendPartial(part []byte) []byte {
 	return append(d.partial, part...)
 }
 
-// lineResult builds the Line for a classified line of at most the cap.
-func lineResult(line []byte, reason RejectReason) Line {
+// decodedLine builds the Line for a classified line of at most the cap.
+func decodedLine(line []byte, reason RejectReason) Line {
 	if reason != "" {
 		return Line{Reject: reason, Bytes: len(line)}
 	}
 	return Line{Record: line, Bytes: len(line)}
 }
 
-// classify judges a complete line of at most the cap. It reports blank for a
+// classifyLine judges a complete line of at most the cap. It reports blank for a
 // line holding only JSON whitespace, which is to be ignored; otherwise reason
 // is "" for a JSON object, or why the line is rejected.
-func classify(line []byte) (reason RejectReason, blank bool) {
-	i := skipBlank(line)
+func classifyLine(line []byte) (reason RejectReason, blank bool) {
+	i := skipJSONSpace(line)
 	if i == len(line) {
 		return "", true
 	}
@@ -199,19 +199,19 @@ func classify(line []byte) (reason RejectReason, blank bool) {
 	return "", false
 }
 
-// isBlank reports whether b holds only JSON whitespace (or nothing).
-func isBlank(b []byte) bool {
-	return skipBlank(b) == len(b)
+// isBlankLine reports whether b holds only JSON whitespace (or nothing).
+func isBlankLine(b []byte) bool {
+	return skipJSONSpace(b) == len(b)
 }
 
-// skipBlank returns the index of the first byte of b that is not JSON
+// skipJSONSpace returns the index of the first byte of b that is not JSON
 // whitespace (space, '\t', '\r', '\n'), or len(b).
-func skipBlank(b []byte) int {
-	return skipBlankFrom(b, 0)
+func skipJSONSpace(b []byte) int {
+	return skipJSONSpaceFrom(b, 0)
 }
 
-// skipBlankFrom is skipBlank starting at b[i].
-func skipBlankFrom(b []byte, i int) int {
+// skipJSONSpaceFrom is skipJSONSpace starting at b[i].
+func skipJSONSpaceFrom(b []byte, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
 		i++
 	}
@@ -223,15 +223,16 @@ func skipBlankFrom(b []byte, i int) int {
 // two agree): the same grammar, strings taken as bytes (invalid UTF-8 and
 // lone surrogate escapes accepted, as Valid accepts them), and the same limit
 // of maxJSONDepth nested arrays and objects. It is a loop instead of Valid's
-// byte-at-a-time state machine, about three times as fast on records, and
-// allocates nothing.
+// byte-at-a-time state machine, so it allocates nothing and runs about 1.5
+// times as fast on punctuation-dense JSON and 4 to 5 times on string-heavy
+// log records (most bytes of a string take one table look-up).
 func validJSON(b []byte) bool {
 	var v jsonValidator
-	i := skipBlank(b)
+	i := skipJSONSpace(b)
 	for {
 		i = v.value(b, i)
 		for i >= 0 && v.afterValue {
-			i = v.next(b, skipBlankFrom(b, i))
+			i = v.next(b, skipJSONSpaceFrom(b, i))
 		}
 		if i < 0 {
 			return false
@@ -264,15 +265,15 @@ func (v *jsonValidator) value(b []byte, i int) int {
 	v.afterValue = true
 	switch c := b[i]; {
 	case c == '"':
-		return scanString(b, i+1)
+		return scanJSONString(b, i+1)
 	case c == '-' || ('0' <= c && c <= '9'):
-		return scanNumber(b, i)
+		return scanJSONNumber(b, i)
 	case c == 't':
-		return scanLiteral(b, i, "true")
+		return scanJSONLiteral(b, i, "true")
 	case c == 'f':
-		return scanLiteral(b, i, "false")
+		return scanJSONLiteral(b, i, "false")
 	case c == 'n':
-		return scanLiteral(b, i, "null")
+		return scanJSONLiteral(b, i, "null")
 	case c == '{' || c == '[':
 		return v.push(b, i, c == '{')
 	}
@@ -293,14 +294,14 @@ func (v *jsonValidator) push(b []byte, i int, object bool) int {
 		v.open[v.depth/64] |= 1 << (v.depth % 64)
 	}
 	v.depth++
-	i = skipBlankFrom(b, i+1)
+	i = skipJSONSpaceFrom(b, i+1)
 	if i < len(b) && b[i] == closer {
 		v.depth--
 		return i + 1
 	}
 	v.afterValue = false
 	if object {
-		return scanKey(b, i)
+		return scanJSONKey(b, i)
 	}
 	return i
 }
@@ -321,9 +322,9 @@ func (v *jsonValidator) next(b []byte, i int) int {
 	case b[i] == ',':
 		v.afterValue = false
 		if object {
-			return scanKey(b, skipBlankFrom(b, i+1))
+			return scanJSONKey(b, skipJSONSpaceFrom(b, i+1))
 		}
-		return skipBlankFrom(b, i+1)
+		return skipJSONSpaceFrom(b, i+1)
 	case object && b[i] == '}', !object && b[i] == ']':
 		v.depth--
 		return i + 1
@@ -331,35 +332,35 @@ func (v *jsonValidator) next(b []byte, i int) int {
 	return -1
 }
 
-// scanKey scans an object member's key and ':' at b[i], returning where its
+// scanJSONKey scans an object member's key and ':' at b[i], returning where its
 // value starts, or -1.
-func scanKey(b []byte, i int) int {
+func scanJSONKey(b []byte, i int) int {
 	if i >= len(b) || b[i] != '"' {
 		return -1
 	}
-	if i = scanString(b, i+1); i < 0 {
+	if i = scanJSONString(b, i+1); i < 0 {
 		return -1
 	}
-	if i = skipBlankFrom(b, i); i >= len(b) || b[i] != ':' {
+	if i = skipJSONSpaceFrom(b, i); i >= len(b) || b[i] != ':' {
 		return -1
 	}
-	return skipBlankFrom(b, i+1)
+	return skipJSONSpaceFrom(b, i+1)
 }
 
-// plainStringByte marks the bytes a JSON string may hold unescaped: not a
+// jsonPlainStringByte marks the bytes a JSON string may hold unescaped: not a
 // control character, '"' or '\\'. Bytes >= 0x80 pass unchecked, as in Valid.
-var plainStringByte = func() (t [256]bool) {
+var jsonPlainStringByte = func() (t [256]bool) {
 	for c := 0x20; c < 256; c++ {
 		t[c] = c != '"' && c != '\\'
 	}
 	return t
 }()
 
-// scanString scans the rest of a string whose opening '"' is at b[i-1],
+// scanJSONString scans the rest of a string whose opening '"' is at b[i-1],
 // returning the index after its closing '"', or -1.
-func scanString(b []byte, i int) int {
+func scanJSONString(b []byte, i int) int {
 	for {
-		for i < len(b) && plainStringByte[b[i]] {
+		for i < len(b) && jsonPlainStringByte[b[i]] {
 			i++
 		}
 		if i >= len(b) {
@@ -369,7 +370,7 @@ func scanString(b []byte, i int) int {
 		case '"':
 			return i + 1
 		case '\\':
-			if i = scanEscape(b, i+1); i < 0 {
+			if i = scanJSONEscape(b, i+1); i < 0 {
 				return -1
 			}
 		default:
@@ -378,9 +379,9 @@ func scanString(b []byte, i int) int {
 	}
 }
 
-// scanEscape scans an escape whose '\\' is at b[i-1], returning the index
+// scanJSONEscape scans an escape whose '\\' is at b[i-1], returning the index
 // after it, or -1.
-func scanEscape(b []byte, i int) int {
+func scanJSONEscape(b []byte, i int) int {
 	if i >= len(b) {
 		return -1
 	}
@@ -392,7 +393,7 @@ func scanEscape(b []byte, i int) int {
 			return -1
 		}
 		for _, c := range b[i+1 : i+5] {
-			if !isHex(c) {
+			if !isJSONHex(c) {
 				return -1
 			}
 		}
@@ -401,13 +402,13 @@ func scanEscape(b []byte, i int) int {
 	return -1
 }
 
-func isHex(c byte) bool {
+func isJSONHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
-// scanNumber scans -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? at b[i],
+// scanJSONNumber scans -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? at b[i],
 // returning the index after it, or -1.
-func scanNumber(b []byte, i int) int {
+func scanJSONNumber(b []byte, i int) int {
 	if b[i] == '-' {
 		i++
 	}
@@ -415,12 +416,12 @@ func scanNumber(b []byte, i int) int {
 	case i < len(b) && b[i] == '0':
 		i++
 	case i < len(b) && '1' <= b[i] && b[i] <= '9':
-		i = skipDigits(b, i+1)
+		i = skipJSONDigits(b, i+1)
 	default:
 		return -1
 	}
 	if i < len(b) && b[i] == '.' {
-		if i = skipDigits1(b, i+1); i < 0 {
+		if i = skipJSONDigits1(b, i+1); i < 0 {
 			return -1
 		}
 	}
@@ -429,31 +430,31 @@ func scanNumber(b []byte, i int) int {
 		if i < len(b) && (b[i] == '+' || b[i] == '-') {
 			i++
 		}
-		return skipDigits1(b, i)
+		return skipJSONDigits1(b, i)
 	}
 	return i
 }
 
-// skipDigits returns the index of the first byte from b[i] on that is not a
+// skipJSONDigits returns the index of the first byte from b[i] on that is not a
 // decimal digit, or len(b).
-func skipDigits(b []byte, i int) int {
+func skipJSONDigits(b []byte, i int) int {
 	for i < len(b) && '0' <= b[i] && b[i] <= '9' {
 		i++
 	}
 	return i
 }
 
-// skipDigits1 is skipDigits for one digit or more: -1 if b[i] is no digit.
-func skipDigits1(b []byte, i int) int {
+// skipJSONDigits1 is skipJSONDigits for one digit or more: -1 if b[i] is no digit.
+func skipJSONDigits1(b []byte, i int) int {
 	if i >= len(b) || b[i] < '0' || b[i] > '9' {
 		return -1
 	}
-	return skipDigits(b, i+1)
+	return skipJSONDigits(b, i+1)
 }
 
-// scanLiteral scans the literal lit (true, false or null) at b[i], returning
+// scanJSONLiteral scans the literal lit (true, false or null) at b[i], returning
 // the index after it, or -1.
-func scanLiteral(b []byte, i int, lit string) int {
+func scanJSONLiteral(b []byte, i int, lit string) int {
 	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
 		return -1
 	}

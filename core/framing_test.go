@@ -9,39 +9,45 @@ import (
 	"unsafe"
 )
 
-// got is a Line with its record copied, so it outlives the emit call.
-type got struct {
+// decoded is a Line with its record copied, so it outlives the emit call.
+type decoded struct {
 	Record string
 	Reject RejectReason
 	Bytes  int
 }
 
-func (g got) String() string {
+func (g decoded) String() string {
 	if g.Reject == "" {
 		return fmt.Sprintf("record %q (%d bytes)", g.Record, g.Bytes)
 	}
 	return fmt.Sprintf("%s (%d bytes)", g.Reject, g.Bytes)
 }
 
-func rec(s string) got                            { return got{Record: s, Bytes: len(s)} }
-func rej(r RejectReason, n int) got               { return got{Reject: r, Bytes: n} }
-func collect(out *[]got) func(Line)               { return func(l Line) { *out = append(*out, copyLine(l)) } }
-func copyLine(l Line) got                         { return got{Record: string(l.Record), Reject: l.Reject, Bytes: l.Bytes} }
-func decodeAll(capBytes int, stream string) []got { return decodeChunks(capBytes, []string{stream}) }
+func decRecord(s string) decoded              { return decoded{Record: s, Bytes: len(s)} }
+func decReject(r RejectReason, n int) decoded { return decoded{Reject: r, Bytes: n} }
+func collectLines(out *[]decoded) func(Line) {
+	return func(l Line) { *out = append(*out, copyDecoded(l)) }
+}
+func copyDecoded(l Line) decoded {
+	return decoded{Record: string(l.Record), Reject: l.Reject, Bytes: l.Bytes}
+}
+func decodeStream(capBytes int, stream string) []decoded {
+	return decodeChunks(capBytes, []string{stream})
+}
 
 // decodeChunks feeds the chunks to a fresh decoder, closes it and returns
 // everything it emitted.
-func decodeChunks(capBytes int, chunks []string) []got {
-	var out []got
+func decodeChunks(capBytes int, chunks []string) []decoded {
+	var out []decoded
 	d := NewDecoder(capBytes)
 	for _, c := range chunks {
-		d.Feed([]byte(c), collect(&out))
+		d.Feed([]byte(c), collectLines(&out))
 	}
-	d.Close(collect(&out))
+	d.Close(collectLines(&out))
 	return out
 }
 
-func sameLines(t *testing.T, what string, got, want []got) {
+func sameDecoded(t *testing.T, what string, got, want []decoded) {
 	t.Helper()
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("%s:\n got  %v\n want %v", what, got, want)
@@ -53,72 +59,72 @@ func TestDecoderReasons(t *testing.T) {
 	tests := []struct {
 		name   string
 		stream string
-		want   []got
+		want   []decoded
 	}{
-		{"record", "{\"a\":1}\n", []got{rec(`{"a":1}`)}},
-		{"empty object", "{}\n", []got{rec(`{}`)}},
-		{"exactly the cap", `{"a":"12345678"}` + "\n", []got{rec(`{"a":"12345678"}`)}},
-		{"one over the cap", `{"a":"123456789"}` + "\n{}\n", []got{rej(RejectOversized, 17), rec("{}")}},
-		{"invalid json", "{\"a\":\n{}\n", []got{rej(RejectInvalidJSON, 5), rec("{}")}},
-		{"garbage", "hello\n", []got{rej(RejectInvalidJSON, 5)}},
-		{"glued after cut", "{\"a\":1{\"b\":2}\n", []got{rej(RejectInvalidJSON, 13)}},
-		{"two objects on a line", "{}{}\n", []got{rej(RejectInvalidJSON, 4)}},
-		{"array", "[1,2]\n", []got{rej(RejectNotObject, 5)}},
-		{"number", "42\n", []got{rej(RejectNotObject, 2)}},
-		{"string", "\"s\"\n", []got{rej(RejectNotObject, 3)}},
-		{"true", "true\n", []got{rej(RejectNotObject, 4)}},
-		{"null", "null\n", []got{rej(RejectNotObject, 4)}},
-		{"invalid array", "[1,\n", []got{rej(RejectInvalidJSON, 3)}},
-		{"empty lines", "\n\n{}\n\n", []got{rec("{}")}},
-		{"blank lines", " \n\t\r\n\r\n{}\n", []got{rec("{}")}},
-		{"blank line over the cap", strings.Repeat(" ", 17) + "\n", []got{rej(RejectOversized, 17)}},
-		{"crlf keeps the cr", "{\"a\":1}\r\n{}\r\n", []got{rec("{\"a\":1}\r"), rec("{}\r")}},
-		{"leading blanks kept", " \t{}\n", []got{rec(" \t{}")}},
-		{"nul byte", "{}\x00\n", []got{rej(RejectInvalidJSON, 3)}},
-		{"truncated", "{}\n{\"a\":1", []got{rec("{}"), rej(RejectTruncated, 6)}},
-		{"truncated valid json", "{}", []got{rej(RejectTruncated, 2)}},
-		{"truncated garbage", "xyz", []got{rej(RejectTruncated, 3)}},
-		{"unterminated blanks ignored", "{}\n \r", []got{rec("{}")}},
-		{"unterminated oversized once", strings.Repeat("x", 40), []got{rej(RejectOversized, 40)}},
+		{"record", "{\"a\":1}\n", []decoded{decRecord(`{"a":1}`)}},
+		{"empty object", "{}\n", []decoded{decRecord(`{}`)}},
+		{"exactly the cap", `{"a":"12345678"}` + "\n", []decoded{decRecord(`{"a":"12345678"}`)}},
+		{"one over the cap", `{"a":"123456789"}` + "\n{}\n", []decoded{decReject(RejectOversized, 17), decRecord("{}")}},
+		{"invalid json", "{\"a\":\n{}\n", []decoded{decReject(RejectInvalidJSON, 5), decRecord("{}")}},
+		{"garbage", "hello\n", []decoded{decReject(RejectInvalidJSON, 5)}},
+		{"glued after cut", "{\"a\":1{\"b\":2}\n", []decoded{decReject(RejectInvalidJSON, 13)}},
+		{"two objects on a line", "{}{}\n", []decoded{decReject(RejectInvalidJSON, 4)}},
+		{"array", "[1,2]\n", []decoded{decReject(RejectNotObject, 5)}},
+		{"number", "42\n", []decoded{decReject(RejectNotObject, 2)}},
+		{"string", "\"s\"\n", []decoded{decReject(RejectNotObject, 3)}},
+		{"true", "true\n", []decoded{decReject(RejectNotObject, 4)}},
+		{"null", "null\n", []decoded{decReject(RejectNotObject, 4)}},
+		{"invalid array", "[1,\n", []decoded{decReject(RejectInvalidJSON, 3)}},
+		{"empty lines", "\n\n{}\n\n", []decoded{decRecord("{}")}},
+		{"blank lines", " \n\t\r\n\r\n{}\n", []decoded{decRecord("{}")}},
+		{"blank line over the cap", strings.Repeat(" ", 17) + "\n", []decoded{decReject(RejectOversized, 17)}},
+		{"crlf keeps the cr", "{\"a\":1}\r\n{}\r\n", []decoded{decRecord("{\"a\":1}\r"), decRecord("{}\r")}},
+		{"leading blanks kept", " \t{}\n", []decoded{decRecord(" \t{}")}},
+		{"nul byte", "{}\x00\n", []decoded{decReject(RejectInvalidJSON, 3)}},
+		{"truncated", "{}\n{\"a\":1", []decoded{decRecord("{}"), decReject(RejectTruncated, 6)}},
+		{"truncated valid json", "{}", []decoded{decReject(RejectTruncated, 2)}},
+		{"truncated garbage", "xyz", []decoded{decReject(RejectTruncated, 3)}},
+		{"unterminated blanks ignored", "{}\n \r", []decoded{decRecord("{}")}},
+		{"unterminated oversized once", strings.Repeat("x", 40), []decoded{decReject(RejectOversized, 40)}},
 		{"nothing", "", nil},
 		{"resync after each rejection", "[]\n{\n" + strings.Repeat("y", 20) + "\n{}\n",
-			[]got{rej(RejectNotObject, 2), rej(RejectInvalidJSON, 1), rej(RejectOversized, 20), rec("{}")}},
+			[]decoded{decReject(RejectNotObject, 2), decReject(RejectInvalidJSON, 1), decReject(RejectOversized, 20), decRecord("{}")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sameLines(t, "one chunk", decodeAll(capBytes, tt.stream), tt.want)
-			sameLines(t, "byte at a time", decodeChunks(capBytes, strings.Split(tt.stream, "")), tt.want)
+			sameDecoded(t, "one chunk", decodeStream(capBytes, tt.stream), tt.want)
+			sameDecoded(t, "byte at a time", decodeChunks(capBytes, strings.Split(tt.stream, "")), tt.want)
 		})
 	}
 }
 
-// sampleStream has one line of every kind, cap 24: the oversized line is 30
+// framingSample has one line of every kind, cap 24: the oversized line is 30
 // bytes, so with two cuts it spans three chunks in many of the splits below.
-const sampleStream = "{\"a\":1}\n\n[1]\r\n{\"b\":\"x\"}\r\n" +
+const framingSample = "{\"a\":1}\n\n[1]\r\n{\"b\":\"x\"}\r\n" +
 	"{\"long\":\"0123456789abcdefghij\"}\n" + // 31 bytes: oversized
 	"{\"a\":1{\"b\":2}\n  \n{\"c\":null}\n{\"d\":"
 
-var sampleWant = []got{
-	rec(`{"a":1}`),
-	rej(RejectNotObject, 4),
-	rec("{\"b\":\"x\"}\r"),
-	rej(RejectOversized, 31),
-	rej(RejectInvalidJSON, 13),
-	rec(`{"c":null}`),
-	rej(RejectTruncated, 5),
+var framingSampleWant = []decoded{
+	decRecord(`{"a":1}`),
+	decReject(RejectNotObject, 4),
+	decRecord("{\"b\":\"x\"}\r"),
+	decReject(RejectOversized, 31),
+	decReject(RejectInvalidJSON, 13),
+	decRecord(`{"c":null}`),
+	decReject(RejectTruncated, 5),
 }
 
 // TestDecoderEveryBoundary cuts the sample stream at every pair of byte
 // positions i <= j, feeding three chunks (some empty): 5,356 decodings.
 func TestDecoderEveryBoundary(t *testing.T) {
 	const capBytes = 24
-	s := sampleStream
-	sameLines(t, "whole", decodeAll(capBytes, s), sampleWant)
+	s := framingSample
+	sameDecoded(t, "whole", decodeStream(capBytes, s), framingSampleWant)
 	for i := 0; i <= len(s); i++ {
 		for j := i; j <= len(s); j++ {
 			out := decodeChunks(capBytes, []string{s[:i], s[i:j], s[j:]})
-			if fmt.Sprint(out) != fmt.Sprint(sampleWant) {
-				t.Fatalf("cut at %d and %d:\n got  %v\n want %v", i, j, out, sampleWant)
+			if fmt.Sprint(out) != fmt.Sprint(framingSampleWant) {
+				t.Fatalf("cut at %d and %d:\n got  %v\n want %v", i, j, out, framingSampleWant)
 			}
 		}
 	}
@@ -133,7 +139,7 @@ func TestDecoderRecordsAliasChunk(t *testing.T) {
 	n := 0
 	d.Feed(chunk, func(l Line) {
 		if l.Reject != "" || n >= len(starts) {
-			t.Fatalf("unexpected line %v", copyLine(l))
+			t.Fatalf("unexpected line %v", copyDecoded(l))
 		}
 		if unsafe.SliceData(l.Record) != &chunk[starts[n]] {
 			t.Errorf("record %d was copied, want a sub-slice of the chunk", n)
@@ -152,17 +158,17 @@ func TestDecoderRecordsAliasChunk(t *testing.T) {
 func TestDecoderOversizedBoundedMemory(t *testing.T) {
 	const capBytes, lineBytes, chunkBytes = 64 << 10, 10 << 20, 1000
 	d := NewDecoder(capBytes)
-	var out []got
+	var out []decoded
 	line := bytes.Repeat([]byte{'x'}, lineBytes)
 	for off := 0; off < len(line); off += chunkBytes {
-		d.Feed(line[off:min(off+chunkBytes, len(line))], collect(&out))
+		d.Feed(line[off:min(off+chunkBytes, len(line))], collectLines(&out))
 		if d.Buffered() > capBytes || cap(d.partial) > capBytes {
 			t.Fatalf("after %d bytes: buffered %d, capacity %d, cap %d", off, d.Buffered(), cap(d.partial), capBytes)
 		}
 	}
-	d.Feed([]byte("\n{\"ok\":true}\n"), collect(&out))
-	d.Close(collect(&out))
-	sameLines(t, "lines", out, []got{rej(RejectOversized, lineBytes), rec(`{"ok":true}`)})
+	d.Feed([]byte("\n{\"ok\":true}\n"), collectLines(&out))
+	d.Close(collectLines(&out))
+	sameDecoded(t, "lines", out, []decoded{decReject(RejectOversized, lineBytes), decRecord(`{"ok":true}`)})
 }
 
 // TestDecoderCapacityBound checks the buffer's capacity stays within the cap
@@ -170,18 +176,18 @@ func TestDecoderOversizedBoundedMemory(t *testing.T) {
 func TestDecoderCapacityBound(t *testing.T) {
 	for _, capBytes := range []int{1, 2, 511, 512, 513, 1000, 4097} {
 		d := NewDecoder(capBytes)
-		var out []got
+		var out []decoded
 		line := strings.Repeat(" ", capBytes-1) + "1" // a line of exactly the cap
 		if capBytes >= 8 {
 			line = `{"k":"` + strings.Repeat("v", capBytes-8) + `"}`
 		}
 		for i := 0; i < len(line); i += 7 {
-			d.Feed([]byte(line[i:min(i+7, len(line))]), collect(&out))
+			d.Feed([]byte(line[i:min(i+7, len(line))]), collectLines(&out))
 			if cap(d.partial) > capBytes {
 				t.Fatalf("capBytes %d: capacity %d", capBytes, cap(d.partial))
 			}
 		}
-		d.Feed([]byte("\n"), collect(&out))
+		d.Feed([]byte("\n"), collectLines(&out))
 		if len(out) != 1 || out[0].Bytes != capBytes {
 			t.Errorf("capBytes %d: got %v, want one line of %d bytes", capBytes, out, capBytes)
 		}
@@ -190,14 +196,14 @@ func TestDecoderCapacityBound(t *testing.T) {
 
 func TestDecoderClosePartial(t *testing.T) {
 	d := NewDecoder(64)
-	var out []got
-	d.Feed([]byte("{\"a\":1}\n{\"b\""), collect(&out))
+	var out []decoded
+	d.Feed([]byte("{\"a\":1}\n{\"b\""), collectLines(&out))
 	if d.Buffered() != 4 {
 		t.Errorf("buffered %d, want 4", d.Buffered())
 	}
-	d.Close(collect(&out))
-	d.Close(collect(&out)) // a second Close has nothing left to report
-	sameLines(t, "lines", out, []got{rec(`{"a":1}`), rej(RejectTruncated, 4)})
+	d.Close(collectLines(&out))
+	d.Close(collectLines(&out)) // a second Close has nothing left to report
+	sameDecoded(t, "lines", out, []decoded{decRecord(`{"a":1}`), decReject(RejectTruncated, 4)})
 	if d.Buffered() != 0 {
 		t.Errorf("buffered %d after Close, want 0", d.Buffered())
 	}
@@ -205,16 +211,16 @@ func TestDecoderClosePartial(t *testing.T) {
 
 func TestDecoderReset(t *testing.T) {
 	d := NewDecoder(8)
-	var out []got
-	d.Feed([]byte("{\"half"), collect(&out))
+	var out []decoded
+	d.Feed([]byte("{\"half"), collectLines(&out))
 	d.Reset()
-	d.Feed([]byte("{}\n"+strings.Repeat("z", 20)), collect(&out))
+	d.Feed([]byte("{}\n"+strings.Repeat("z", 20)), collectLines(&out))
 	d.Reset() // drops the oversized line in progress without a word
-	d.Feed([]byte("{\"x\":1}\n"), collect(&out))
-	d.Close(collect(&out))
-	d.Feed([]byte("[]\n{"), collect(&out)) // reuse after Close
-	d.Close(collect(&out))
-	sameLines(t, "lines", out, []got{rec("{}"), rec(`{"x":1}`), rej(RejectNotObject, 2), rej(RejectTruncated, 1)})
+	d.Feed([]byte("{\"x\":1}\n"), collectLines(&out))
+	d.Close(collectLines(&out))
+	d.Feed([]byte("[]\n{"), collectLines(&out)) // reuse after Close
+	d.Close(collectLines(&out))
+	sameDecoded(t, "lines", out, []decoded{decRecord("{}"), decRecord(`{"x":1}`), decReject(RejectNotObject, 2), decReject(RejectTruncated, 1)})
 }
 
 func TestNewDecoderPanics(t *testing.T) {
@@ -252,9 +258,9 @@ func ExampleDecoder() {
 	// rejected: truncated, 11 bytes
 }
 
-// benchStream returns about 4 MiB of 1 KiB records (1,023 bytes and '\n'),
+// framingBenchStream returns about 4 MiB of 1 KiB records (1,023 bytes and '\n'),
 // each a realistic flat event object padded to size.
-func benchStream(tb testing.TB) (stream []byte, records int) {
+func framingBenchStream(tb testing.TB) (stream []byte, records int) {
 	const recordBytes, total = 1024, 4 << 20
 	for i := 0; len(stream) < total; i++ {
 		head := fmt.Sprintf(`{"ts":"2025-01-02T03:04:05.%06dZ","level":"info","trace_id":"%032x","duration_ms":%d.%03d,"tags":["php","fpm"],"ok":true,"msg":"`, i, i*7919, i%900, i%1000)
@@ -272,7 +278,7 @@ func benchStream(tb testing.TB) (stream []byte, records int) {
 // BenchmarkDecoder feeds 1 KiB records in 64 KiB chunks, as a socket read
 // loop would; most records are zero-copy, one per chunk straddles a boundary.
 func BenchmarkDecoder(b *testing.B) {
-	stream, records := benchStream(b)
+	stream, records := framingBenchStream(b)
 	const chunkBytes = 64 << 10
 	d := NewDecoder(1 << 20)
 	n := 0
@@ -299,7 +305,7 @@ func BenchmarkDecoder(b *testing.B) {
 // BenchmarkDecoderBaselineJSONValid is the floor to compare against: split
 // the whole stream with bytes.IndexByte and call json.Valid on each line.
 func BenchmarkDecoderBaselineJSONValid(b *testing.B) {
-	stream, records := benchStream(b)
+	stream, records := framingBenchStream(b)
 	n := 0
 	iters := 0
 	b.SetBytes(int64(len(stream)))
