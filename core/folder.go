@@ -60,15 +60,23 @@ func headerCount(fsys afero.Fs, name string) int {
 	return int(h.Count)
 }
 
+// maxNameTries bounds the search for a free name in a folder.
+const maxNameTries = 1000
+
 // freeName returns name, or name with a numeric suffix if it is taken.
-func (f *folder) freeName(fsys afero.Fs, name string) string {
+func (f *folder) freeName(fsys afero.Fs, name string) (string, error) {
 	candidate := name
-	for i := 1; ; i++ {
-		if _, err := fsys.Stat(path.Join(f.dir, candidate)); errors.Is(err, fs.ErrNotExist) {
-			return candidate
+	for i := 1; i <= maxNameTries; i++ {
+		_, err := fsys.Stat(path.Join(f.dir, candidate))
+		if errors.Is(err, fs.ErrNotExist) {
+			return candidate, nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("look for a free name in %s: %w", f.dir, err)
 		}
 		candidate = name + "." + strconv.Itoa(i)
 	}
+	return "", fmt.Errorf("no free name for %s in %s after %d tries: clean the folder", name, f.dir, maxNameTries)
 }
 
 // added records a new file and evicts the oldest files while over the cap
@@ -97,7 +105,10 @@ func (f *folder) added(fsys afero.Fs, ff folderFile, st *counters) error {
 // quarantine moves a damaged segment into quarantine/ and applies its cap.
 func (b *Buffer) quarantine(name string, size int64) error {
 	q := b.quar
-	dest := q.freeName(b.fs, name)
+	dest, err := q.freeName(b.fs, name)
+	if err != nil {
+		return err
+	}
 	if err := moveDurable(b.fs, b.dir, name, q.dir, dest); err != nil {
 		return err
 	}
@@ -124,7 +135,10 @@ func (b *Buffer) DeadLetter(reason DropReason, now time.Time) error {
 	data := encodeSegment(recs)
 	name := fmt.Sprintf("%0*d%s", seqDigits, recs[0].seq, deadSuffix)
 	dl := b.dead
-	name = dl.freeName(b.fs, name)
+	name, err := dl.freeName(b.fs, name)
+	if err != nil {
+		return err
+	}
 	if err := writeDurable(b.fs, dl.dir, name+tmpSuffix, name, data, false); err != nil {
 		return fmt.Errorf("dead-letter %d records: %w", len(recs), err)
 	}

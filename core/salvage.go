@@ -113,7 +113,10 @@ func (b *Buffer) quarantineAtOpen(damagedFile, segFile string, rep *Report) erro
 	if err != nil {
 		return fmt.Errorf("stat %s: %w", damagedFile, err)
 	}
-	dest := b.quar.freeName(b.fs, segFile)
+	dest, err := b.quar.freeName(b.fs, segFile)
+	if err != nil {
+		return err
+	}
 	if err := moveDurable(b.fs, b.dir, damagedFile, b.quar.dir, dest); err != nil {
 		return err
 	}
