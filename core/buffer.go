@@ -70,7 +70,8 @@ type Buffer struct {
 	inflight  []Record
 	diskBytes int64
 
-	freeBytes    int64 // last reading from the host minus what was written since; -1 unknown
+	encBuf       []byte // reused by spills
+	freeBytes    int64  // last reading from the host minus what was written since; -1 unknown
 	spillRetryAt time.Time
 	retire       []retiree // fully acknowledged segments whose removal failed
 	last         time.Time // latest time seen; earlier times are clamped to it

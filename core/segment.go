@@ -103,7 +103,11 @@ func appendFrame(dst []byte, seq uint64, data []byte) []byte {
 }
 
 // encodeSegment builds a whole segment file in memory.
-func encodeSegment(recs []memRecord) []byte {
+func encodeSegment(recs []memRecord) []byte { return appendSegment(nil, recs) }
+
+// appendSegment builds a whole segment file in dst[:0], reusing its space:
+// a spill of 4 MiB would otherwise allocate and zero 4 MiB each time.
+func appendSegment(dst []byte, recs []memRecord) []byte {
 	h := segmentHeader{Version: segmentVersion, Count: uint32(len(recs)), First: recs[0].seq, Last: recs[len(recs)-1].seq}
 	h.OldestNanos = recs[0].at.UnixNano()
 	size := segmentHeaderSize
@@ -111,7 +115,10 @@ func encodeSegment(recs []memRecord) []byte {
 		h.PayloadBytes += uint64(len(r.data))
 		size += frameHeaderSize + len(r.data)
 	}
-	buf := appendHeader(make([]byte, 0, size), h)
+	if cap(dst) < size {
+		dst = make([]byte, 0, size)
+	}
+	buf := appendHeader(dst[:0], h)
 	for _, r := range recs {
 		buf = appendFrame(buf, r.seq, r.data)
 	}

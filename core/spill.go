@@ -19,7 +19,8 @@ func (b *Buffer) spill(now time.Time, ignoreCap bool) error {
 				return err
 			}
 		}
-		data := encodeSegment(chunk)
+		data := appendSegment(b.encBuf, chunk)
+		b.encBuf = data
 		if !ignoreCap && !b.fits(int64(len(data))) {
 			progressed, err := b.makeRoom(len(chunk))
 			if err != nil || !progressed {
