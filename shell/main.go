@@ -1,7 +1,7 @@
-// Command bitville-apmd is the per-host daemon of Bitville APM.
-//
-// It is not built yet: the pure core it will drive is in ../core. This
-// placeholder says so, so that `go run ./shell` never pretends to work.
+// Command bitville-apmd is the per-host daemon of Bitville APM: it takes
+// profiling records from PHP over a Unix socket, keeps them durable in a
+// spool, and forwards them in order to the central listener. All decisions
+// live in package core; this is the thin shell that does the I/O.
 package main
 
 import (
@@ -9,7 +9,32 @@ import (
 	"os"
 )
 
+// Exit codes (DESIGN 4.5).
+const (
+	exitOK            = 0
+	exitNotSaved      = 1  // records could not be saved at shutdown
+	exitSpoolLocked   = 73 // another daemon holds the spool (or the socket)
+	exitRestart       = 75 // planned restart: systemd starts us again
+	exitConfig        = 78 // configuration error
+	defaultConfigFile = "config.toml"
+)
+
+var version = "dev" // set with -ldflags "-X main.version=..."
+
 func main() {
-	fmt.Fprintln(os.Stderr, "bitville-apmd: the daemon is not built yet (see README.md, Status); the core and its tests are in place: go test ./...")
-	os.Exit(1)
+	os.Exit(run(os.Args[1:]))
+}
+
+// run dispatches the subcommand and returns the exit code.
+func run(args []string) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "run":
+			return runDaemon(args[1:])
+		case "version":
+			fmt.Println("bitville-apmd", version)
+			return exitOK
+		}
+	}
+	return runDaemon(args)
 }

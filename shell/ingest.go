@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bitville/apmd/core"
+	"github.com/coreos/go-systemd/v22/activation"
+)
+
+// errSocketBusy means another daemon answers on the socket path.
+var errSocketBusy = errors.New("another process is listening on the socket")
+
+// ingest accepts PHP connections and feeds their lines through core's
+// framing decoder into the owner's queue.
+type ingest struct {
+	cfg       IngestConfig
+	log       *slog.Logger
+	queue     *ingestQueue
+	metrics   *metrics
+	recorder  *recorder // nil unless [record] path is set
+	listeners []net.Listener
+	active    atomic.Int64
+	nextConn  atomic.Uint64
+	conns     sync.Map // net.Conn -> struct{}, to unblock readers at shutdown
+	wg        sync.WaitGroup
+	limiter   *rateLimiter
+	owned     string // socket path we created and remove at exit
+}
+
+// listen opens the Unix socket (or takes the one systemd passed in) and the
+// optional loopback TCP listener.
+func (in *ingest) listen() error {
+	passed, err := activation.Listeners()
+	if err != nil {
+		return fmt.Errorf("socket activation: %w", err)
+	}
+	for _, l := range passed {
+		if l != nil {
+			in.listeners = append(in.listeners, l)
+		}
+	}
+	if len(in.listeners) > 0 {
+		in.log.Info("using sockets passed by systemd", "count", len(in.listeners))
+	} else if err := in.listenUnix(); err != nil {
+		return err
+	}
+	if in.cfg.TCP != "" {
+		l, err := net.Listen("tcp", in.cfg.TCP)
+		if err != nil {
+			return fmt.Errorf("listen on ingest.tcp %s: %w", in.cfg.TCP, err)
+		}
+		in.listeners = append(in.listeners, l)
+	}
+	return nil
+}
+
+func (in *ingest) listenUnix() error {
+	path := in.cfg.Socket
+	if err := removeStaleSocket(path); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("create the socket's folder: %w", err)
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", path, err)
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false) // we remove it ourselves, once
+	in.owned = path
+	in.listeners = append(in.listeners, l)
+	mode, _ := parseMode(in.cfg.SocketMode)
+	if err := os.Chmod(path, mode); err != nil {
+		return fmt.Errorf("set the socket's mode: %w", err)
+	}
+	if in.cfg.SocketGroup != "" {
+		g, err := user.LookupGroup(in.cfg.SocketGroup)
+		if err != nil {
+			return fmt.Errorf("ingest.socket_group: %w", err)
+		}
+		gid, _ := strconv.Atoi(g.Gid)
+		if err := os.Chown(path, -1, gid); err != nil {
+			return fmt.Errorf("set the socket's group: %w", err)
+		}
+	}
+	return nil
+}
+
+// removeStaleSocket removes a socket file nobody answers on. It refuses a
+// path that is not a socket, and a socket another process listens on.
+func removeStaleSocket(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.Mode()&os.ModeSocket == 0 {
+		return fmt.Errorf("%s exists and is not a socket: move it away or change ingest.socket", path)
+	}
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err == nil {
+		c.Close()
+		return fmt.Errorf("%w: %s (is another bitville-apmd running?)", errSocketBusy, path)
+	}
+	return os.Remove(path)
+}
+
+// serve accepts on every listener until they are closed.
+func (in *ingest) serve() {
+	for _, l := range in.listeners {
+		in.wg.Add(1)
+		go in.accept(l)
+	}
+}
+
+func (in *ingest) accept(l net.Listener) {
+	defer in.wg.Done()
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			in.log.Warn("accept failed", "err", err)
+			time.Sleep(10 * time.Millisecond) // EMFILE and the like: do not spin
+			continue
+		}
+		if in.active.Add(1) > int64(in.cfg.MaxConnections) {
+			in.active.Add(-1)
+			in.metrics.connRefused.Inc()
+			c.Close()
+			continue
+		}
+		in.wg.Add(1)
+		go in.read(c)
+	}
+}
+
+// read decodes one connection's lines and queues its records.
+func (in *ingest) read(c net.Conn) {
+	defer in.wg.Done()
+	defer in.active.Add(-1)
+	in.conns.Store(c, struct{}{})
+	defer in.conns.Delete(c)
+	defer c.Close()
+	id := in.nextConn.Add(1)
+	in.recorder.event(core.RecEvent{Kind: core.RecOpen, Conn: id, At: time.Now()})
+	dec := core.NewDecoder(in.cfg.MaxRecordBytes)
+	buf := make([]byte, in.cfg.ReadBytes)
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			in.recorder.event(core.RecEvent{Kind: core.RecData, Conn: id, At: time.Now(), Data: buf[:n]})
+			dec.Feed(buf[:n], in.line)
+		}
+		if err != nil {
+			break
+		}
+	}
+	dec.Close(in.line)
+	in.recorder.event(core.RecEvent{Kind: core.RecClose, Conn: id, At: time.Now()})
+}
+
+// line handles one decoded line: a record goes to the queue (copied: the
+// decoder's slice is only valid during this call), a rejection is counted.
+func (in *ingest) line(l core.Line) {
+	if l.Reject == "" {
+		if in.queue.push(append([]byte(nil), l.Record...)) {
+			return
+		}
+		l.Reject = core.RejectOverload
+	}
+	in.metrics.rejected.WithLabelValues(string(l.Reject)).Inc()
+	if ok, held := in.limiter.allow(string(l.Reject), time.Now()); ok {
+		// Never the record's contents: only its reason and size.
+		in.log.Warn("line rejected", "reason", l.Reject, "bytes", l.Bytes, "similar_suppressed", held)
+	}
+}
+
+// stop closes the listeners, then gives the readers until ctx ends to
+// finish what clients already wrote before cutting them off.
+func (in *ingest) stop(ctx context.Context) {
+	for _, l := range in.listeners {
+		l.Close()
+	}
+	if in.owned != "" {
+		os.Remove(in.owned)
+	}
+	done := make(chan struct{})
+	go func() { in.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return
+	case <-ctx.Done():
+	}
+	in.conns.Range(func(k, _ any) bool {
+		k.(net.Conn).SetReadDeadline(time.Now())
+		return true
+	})
+	<-done
+}
