@@ -178,4 +178,3 @@ func TestRateLimiter(t *testing.T) {
 		t.Fatalf("after the period: %v, %d held", ok, held)
 	}
 }
-
