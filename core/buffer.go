@@ -41,6 +41,9 @@ type segment struct {
 	recs      []Record // decoded records still queued, once loaded
 	loaded    bool
 	damaged   bool // frames were lost: quarantine the file instead of deleting it
+
+	readFails     int       // consecutive failed reads
+	firstReadFail time.Time // when they began
 }
 
 // Buffer is the durable local queue: a memory queue whose oldest part may be

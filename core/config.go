@@ -31,6 +31,7 @@ type Config struct {
 	MaxRecordBytes  int           // a record longer than this is refused by Add
 	SeqBlock        uint64        // sequence numbers reserved in spool.meta per write
 	SpillRetry      time.Duration // after a failed spill, wait this long before the next try
+	ReadGiveUp      time.Duration // a segment unreadable for this long (3 tries at least) goes to quarantine/
 
 	// Entropy makes agent IDs. The host passes crypto/rand.Reader; the
 	// simulator passes a seeded source. Required.
@@ -70,6 +71,7 @@ func DefaultConfig() Config {
 		MaxRecordBytes:  1 << 20,
 		SeqBlock:        1 << 16,
 		SpillRetry:      time.Second,
+		ReadGiveUp:      time.Minute,
 	}
 }
 
@@ -102,6 +104,8 @@ func (c Config) Validate() error {
 		return bad("seq_block", "must be between 1 and 2^40, got %d", c.SeqBlock)
 	case c.SpillRetry <= 0:
 		return bad("spill_retry", "must be positive, got %s", c.SpillRetry)
+	case c.ReadGiveUp <= 0:
+		return bad("read_give_up", "must be positive, got %s", c.ReadGiveUp)
 	case c.Entropy == nil:
 		return bad("entropy", "must be set (crypto/rand.Reader in a host)")
 	}

@@ -108,8 +108,7 @@ func (b *Buffer) load(i int) error {
 		err = fmt.Errorf("%d bytes, expected %d", len(data), s.size)
 	}
 	if err != nil {
-		b.st.readFailures++
-		return fmt.Errorf("read segment %s: %w", s.name, err)
+		return b.readFailed(i, err)
 	}
 	recs, damage := decodeFrames(data[segmentHeaderSize:], segmentHeaderSize, s.hdr.First, s.hdr.Last)
 	if len(recs) > int(s.hdr.Count) {
@@ -126,6 +125,32 @@ func (b *Buffer) load(i int) error {
 		b.retireSegment(i)
 	}
 	return nil
+}
+
+// minReadTries is how many reads of a segment must fail, over at least
+// ReadGiveUp, before it is given up.
+const minReadTries = 3
+
+// readFailed counts a failed read of segment i. A segment that stays
+// unreadable for ReadGiveUp (and minReadTries reads) would stall delivery
+// for good: it goes to quarantine/ (never deleted: an operator can requeue
+// it) and its records are counted as corrupt.
+func (b *Buffer) readFailed(i int, err error) error {
+	s := &b.segs[i]
+	b.st.readFailures++
+	if s.readFails == 0 {
+		s.firstReadFail = b.last
+	}
+	s.readFails++
+	err = fmt.Errorf("read segment %s: %w", s.name, err)
+	if s.readFails < minReadTries || b.last.Sub(s.firstReadFail) < b.cfg.ReadGiveUp {
+		return err
+	}
+	b.st.drop(DropCorrupt, s.remaining)
+	b.st.corruptRecords += uint64(s.remaining)
+	s.remaining, s.damaged = 0, true
+	b.retireSegment(i)
+	return fmt.Errorf("%w: unreadable for %s, moved to %s", err, b.cfg.ReadGiveUp, quarantineDir)
 }
 
 // Ack acknowledges the batch in flight: its records are delivered and leave

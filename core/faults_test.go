@@ -110,3 +110,28 @@ func TestEveryOperationFailingOnce(t *testing.T) {
 		}
 	}
 }
+
+// A segment that stays unreadable does not stall delivery for good: after
+// read_give_up (and three tries) it goes to quarantine/, its records are
+// counted as corrupt, and the records behind it are delivered.
+func TestUnreadableSegmentIsGivenUp(t *testing.T) {
+	fault := fsadapter.NewFaultFS(afero.NewMemMapFs())
+	h := newHarness(t, fault, testConfig())
+	h.add(0, 20, 100, 0) // segments 1-8, 9-10, 11-18, 19-20
+	fault.AddRule(fsadapter.Rule{Kind: fsadapter.OpRead, Path: segName(1), Err: syscall.EIO})
+	for i := range 3 {
+		if _, err := h.b.Next(100, 1<<20, h.now); err == nil {
+			t.Fatalf("read %d of a failing segment succeeded", i)
+		}
+		h.check("Next")
+		h.now = h.now.Add(h.cfg.ReadGiveUp / 2)
+	}
+	got := h.drain(100)
+	if len(got) != 12 || got[0].Seq != 9 {
+		t.Fatalf("after giving up: %v", seqs(got))
+	}
+	s := h.stats()
+	if s.Dropped[DropCorrupt] != 8 || s.QuarantineFiles != 1 {
+		t.Fatalf("corrupt %d quarantined %d", s.Dropped[DropCorrupt], s.QuarantineFiles)
+	}
+}

@@ -70,6 +70,7 @@ type BufferConfig struct {
 	DeadLetterBytes int64    `toml:"dead_letter_bytes"`
 	MinFreeBytes    int64    `toml:"min_free_bytes"`
 	SpillRetry      Duration `toml:"spill_retry"`
+	ReadGiveUp      Duration `toml:"read_give_up"`
 }
 
 type ForwardConfig struct {
@@ -125,7 +126,7 @@ func DefaultConfig() Config {
 		Buffer: BufferConfig{Dir: "var/spool", MemoryRecords: b.MemoryRecords, MemoryBytes: b.MemoryBytes,
 			MaxMemoryAge: Duration{b.MaxMemoryAge}, SegmentBytes: b.SegmentBytes, DiskBytes: b.DiskBytes,
 			WhenFull: string(b.WhenFull), QuarantineBytes: b.QuarantineBytes, DeadLetterBytes: b.DeadLetterBytes,
-			MinFreeBytes: b.MinFreeBytes, SpillRetry: Duration{b.SpillRetry}},
+			MinFreeBytes: b.MinFreeBytes, SpillRetry: Duration{b.SpillRetry}, ReadGiveUp: Duration{b.ReadGiveUp}},
 		Forward: ForwardConfig{URL: "http://127.0.0.1:8620/v1/ingest", Gzip: true, GzipLevel: 1,
 			BatchRecords: p.BatchRecords, BatchBytes: p.BatchBytes, Timeout: Duration{10 * time.Second},
 			BackoffMin: Duration{p.BackoffMin}, BackoffMax: Duration{p.BackoffMax}, ConfigRetry: Duration{p.ConfigRetry}},
@@ -304,7 +305,7 @@ func (c Config) BufferConfig(entropy interface{ Read([]byte) (int, error) }) (co
 	b.MemoryRecords, b.MemoryBytes, b.MaxMemoryAge = bc.MemoryRecords, bc.MemoryBytes, bc.MaxMemoryAge.Duration
 	b.SegmentBytes, b.DiskBytes, b.WhenFull = bc.SegmentBytes, bc.DiskBytes, core.WhenFull(bc.WhenFull)
 	b.QuarantineBytes, b.DeadLetterBytes, b.MinFreeBytes = bc.QuarantineBytes, bc.DeadLetterBytes, bc.MinFreeBytes
-	b.SpillRetry, b.MaxRecordBytes = bc.SpillRetry.Duration, c.Ingest.MaxRecordBytes
+	b.SpillRetry, b.ReadGiveUp, b.MaxRecordBytes = bc.SpillRetry.Duration, bc.ReadGiveUp.Duration, c.Ingest.MaxRecordBytes
 	b.Entropy = entropy
 	if entropy == nil {
 		b.Entropy = strings.NewReader("validation only")
