@@ -88,6 +88,7 @@ type ForwardConfig struct {
 	BackoffMin   Duration `toml:"backoff_min"`
 	BackoffMax   Duration `toml:"backoff_max"`
 	ConfigRetry  Duration `toml:"config_retry"`
+	GrowAfter    int      `toml:"grow_after"`
 }
 
 type BreakerConfig struct {
@@ -129,7 +130,7 @@ func DefaultConfig() Config {
 			MinFreeBytes: b.MinFreeBytes, SpillRetry: Duration{b.SpillRetry}, ReadGiveUp: Duration{b.ReadGiveUp}},
 		Forward: ForwardConfig{URL: "http://127.0.0.1:8620/v1/ingest", Gzip: true, GzipLevel: 1,
 			BatchRecords: p.BatchRecords, BatchBytes: p.BatchBytes, Timeout: Duration{10 * time.Second},
-			BackoffMin: Duration{p.BackoffMin}, BackoffMax: Duration{p.BackoffMax}, ConfigRetry: Duration{p.ConfigRetry}},
+			BackoffMin: Duration{p.BackoffMin}, BackoffMax: Duration{p.BackoffMax}, ConfigRetry: Duration{p.ConfigRetry}, GrowAfter: p.GrowAfter},
 		Breaker: BreakerConfig{Failures: p.Failures, OpenFor: Duration{p.OpenFor}, MaxOpenFor: Duration{p.MaxOpenFor}},
 		Admin:   AdminConfig{Listen: "127.0.0.1:8621"},
 		Log:     LogConfig{Level: "info", Format: "text", StatsEvery: Duration{time.Minute}},
@@ -322,6 +323,7 @@ func (c Config) PolicyConfig() (core.PolicyConfig, error) {
 	p.BatchRecords, p.BatchBytes = c.Forward.BatchRecords, c.Forward.BatchBytes
 	p.Failures, p.OpenFor, p.MaxOpenFor = c.Breaker.Failures, c.Breaker.OpenFor.Duration, c.Breaker.MaxOpenFor.Duration
 	p.BackoffMin, p.BackoffMax, p.ConfigRetry = c.Forward.BackoffMin.Duration, c.Forward.BackoffMax.Duration, c.Forward.ConfigRetry.Duration
+	p.GrowAfter = c.Forward.GrowAfter
 	return p, p.Validate()
 }
 

@@ -100,6 +100,7 @@ func (d *daemon) open() (int, error) {
 	}
 	d.ingest = &ingest{cfg: d.cfg.Ingest, log: d.log, queue: newIngestQueue(d.cfg.Ingest.QueueBytes),
 		metrics: d.metrics, recorder: d.recorder, limiter: newRateLimiter(10 * time.Second)}
+	d.ingest.nextConn.Store(d.recorder.connBase())
 	if err := d.ingest.listen(); err != nil {
 		if errors.Is(err, errSocketBusy) {
 			return exitSpoolLocked, err

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"sync"
@@ -15,22 +16,32 @@ import (
 // cap it stops (once, with a log line) rather than grow or rotate. A nil
 // *recorder records nothing.
 type recorder struct {
-	mu      sync.Mutex
-	f       *os.File
-	bw      *bufio.Writer
-	w       *core.RecordingWriter
-	size    int64
-	max     int64
-	full    bool
-	log     *slog.Logger
-	dropped int64
+	mu   sync.Mutex
+	f    *os.File
+	bw   *bufio.Writer
+	w    *core.RecordingWriter
+	size int64
+	max  int64
+	full bool
+	log  *slog.Logger
+	// firstConn is the highest connection ID already in the file: this
+	// run numbers its connections above it.
+	firstConn uint64
+}
+
+// connBase is the number to start connection IDs above (0 without a recorder).
+func (r *recorder) connBase() uint64 {
+	if r == nil {
+		return 0
+	}
+	return r.firstConn
 }
 
 func openRecorder(cfg RecordConfig, log *slog.Logger) (*recorder, error) {
 	if cfg.Path == "" {
 		return nil, nil
 	}
-	f, err := os.OpenFile(cfg.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(cfg.Path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open record.path: %w", err)
 	}
@@ -38,24 +49,43 @@ func openRecorder(cfg RecordConfig, log *slog.Logger) (*recorder, error) {
 		f.Close()
 		return nil, fmt.Errorf("record.path: %w", err)
 	}
-	fi, err := f.Stat()
-	if err != nil {
+	r := &recorder{f: f, bw: bufio.NewWriterSize(f, 256<<10), max: cfg.MaxBytes, log: log}
+	if err := r.resume(); err != nil {
 		f.Close()
-		return nil, err
-	}
-	r := &recorder{f: f, bw: bufio.NewWriterSize(f, 256<<10), size: fi.Size(), max: cfg.MaxBytes, log: log}
-	if fi.Size() == 0 {
-		r.w, err = core.NewRecordingWriter(r.bw)
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-		r.size = int64(r.bw.Buffered())
-	} else {
-		r.w = core.ResumeRecordingWriter(r.bw)
+		return nil, fmt.Errorf("record.path %s: %w (move it away to start a new recording)", cfg.Path, err)
 	}
 	log.Info("recording incoming traffic", "path", cfg.Path, "max_bytes", cfg.MaxBytes)
 	return r, nil
+}
+
+// resume appends to what an earlier run recorded: it scans the file, cuts
+// a partial last event (a crash mid-write), and numbers new connections
+// above every earlier one so that a replay never mixes them up.
+func (r *recorder) resume() error {
+	if _, err := r.f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	tail, err := core.ScanRecording(bufio.NewReader(r.f))
+	if err != nil {
+		return err
+	}
+	if tail.Damage != nil {
+		r.log.Warn("recording: cutting a damaged or partial tail", "at", tail.End, "damage", tail.Damage)
+	}
+	if err := r.f.Truncate(tail.End); err != nil {
+		return err
+	}
+	if _, err := r.f.Seek(tail.End, io.SeekStart); err != nil {
+		return err
+	}
+	r.size, r.firstConn = tail.End, tail.MaxConn
+	if tail.End == 0 {
+		r.w, err = core.NewRecordingWriter(r.bw)
+		r.size = int64(r.bw.Buffered())
+		return err
+	}
+	r.w = core.ResumeRecordingWriter(r.bw)
+	return nil
 }
 
 // event appends one event, unless the cap is reached.

@@ -178,3 +178,40 @@ func TestRateLimiter(t *testing.T) {
 		t.Fatalf("after the period: %v, %d held", ok, held)
 	}
 }
+
+// A recording cut mid-event by a crash is trimmed on resume, and the new
+// run's connections are numbered above the old ones.
+func TestRecorderResumesAfterACrash(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "traffic.rec")
+	log := newLogger(io.Discard, LogConfig{Level: "info", Format: "text"})
+	cfg := RecordConfig{Path: path, MaxBytes: 1 << 20}
+	r, err := openRecorder(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Unix(1, 0)
+	r.event(core.RecEvent{Kind: core.RecOpen, Conn: 5, At: at})
+	r.event(core.RecEvent{Kind: core.RecData, Conn: 5, At: at, Data: []byte("{\"a\":1}\n")})
+	r.close()
+	f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	f.Write([]byte{2, 9, 9}) // a crash in the middle of the next event
+	f.Close()
+	r, err = openRecorder(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.connBase() != 5 {
+		t.Fatalf("connections restart at %d, want above 5", r.connBase())
+	}
+	r.event(core.RecEvent{Kind: core.RecClose, Conn: 5, At: at})
+	r.close()
+	var lines int
+	f, _ = os.Open(path)
+	defer f.Close()
+	if err := core.ReplayRecording(f, 1024, func(uint64, time.Time, core.Line) { lines++ }); err != nil || lines != 1 {
+		t.Fatalf("replay: %d lines, %v", lines, err)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v", fi.Mode().Perm())
+	}
+}
