@@ -85,27 +85,27 @@ func (c Config) Validate() error {
 	}
 	switch {
 	case c.MemoryRecords < 1:
-		return bad("memory_records", "must be at least 1, got %d", c.MemoryRecords)
+		return bad("buffer.memory_records", "must be at least 1, got %d", c.MemoryRecords)
 	case c.MaxRecordBytes < 1:
-		return bad("max_record_bytes", "must be at least 1, got %d", c.MaxRecordBytes)
+		return bad("ingest.max_record_bytes", "must be at least 1, got %d", c.MaxRecordBytes)
 	case c.MemoryBytes < int64(c.MaxRecordBytes):
-		return bad("memory_bytes", "must hold at least one record of max_record_bytes (%d), got %d", c.MaxRecordBytes, c.MemoryBytes)
+		return bad("buffer.memory_bytes", "must hold at least one record of max_record_bytes (%d), got %d", c.MaxRecordBytes, c.MemoryBytes)
 	case c.MaxMemoryAge <= 0:
-		return bad("max_memory_age", "must be positive, got %s", c.MaxMemoryAge)
+		return bad("buffer.max_memory_age", "must be positive, got %s", c.MaxMemoryAge)
 	case c.SegmentBytes < segmentHeaderSize+frameHeaderSize+1:
-		return bad("segment_bytes", "must be at least %d, got %d", segmentHeaderSize+frameHeaderSize+1, c.SegmentBytes)
+		return bad("buffer.segment_bytes", "must be at least %d, got %d", segmentHeaderSize+frameHeaderSize+1, c.SegmentBytes)
 	case c.DiskBytes < c.SegmentBytes:
-		return bad("disk_bytes", "must be at least segment_bytes (%d), got %d", c.SegmentBytes, c.DiskBytes)
+		return bad("buffer.disk_bytes", "must be at least segment_bytes (%d), got %d", c.SegmentBytes, c.DiskBytes)
 	case c.WhenFull != DropOldest && c.WhenFull != DropNewest:
-		return bad("when_full", "must be %q or %q, got %q", DropOldest, DropNewest, c.WhenFull)
+		return bad("buffer.when_full", "must be %q or %q, got %q", DropOldest, DropNewest, c.WhenFull)
 	case c.QuarantineBytes < 0 || c.DeadLetterBytes < 0 || c.MinFreeBytes < 0:
-		return bad("quarantine_bytes, dead_letter_bytes and min_free_bytes", "must not be negative")
+		return bad("buffer.quarantine_bytes", "must not be negative, nor dead_letter_bytes and min_free_bytes")
 	case c.SeqBlock < 1 || c.SeqBlock > 1<<40:
-		return bad("seq_block", "must be between 1 and 2^40, got %d", c.SeqBlock)
+		return bad("buffer.seq_block", "must be between 1 and 2^40, got %d", c.SeqBlock)
 	case c.SpillRetry <= 0:
-		return bad("spill_retry", "must be positive, got %s", c.SpillRetry)
+		return bad("buffer.spill_retry", "must be positive, got %s", c.SpillRetry)
 	case c.ReadGiveUp <= 0:
-		return bad("read_give_up", "must be positive, got %s", c.ReadGiveUp)
+		return bad("buffer.read_give_up", "must be positive, got %s", c.ReadGiveUp)
 	case c.Entropy == nil:
 		return bad("entropy", "must be set (crypto/rand.Reader in a host)")
 	}

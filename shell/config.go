@@ -215,10 +215,10 @@ func (c Config) Validate() error {
 		return &ConfigError{File: c.file, Key: key, Msg: fmt.Sprintf(format, args...)}
 	}
 	if _, err := c.BufferConfig(nil); err != nil {
-		return bad("buffer", "%v", err)
+		return c.coreError(err)
 	}
 	if _, err := c.PolicyConfig(); err != nil {
-		return bad("forward/breaker", "%v", err)
+		return c.coreError(err)
 	}
 	if err := c.validateIngest(bad); err != nil {
 		return err
@@ -227,6 +227,20 @@ func (c Config) Validate() error {
 		return err
 	}
 	return c.validateOps(bad)
+}
+
+// coreError turns core's "invalid ...: section.key message" into a
+// ConfigError naming the key.
+func (c Config) coreError(err error) error {
+	msg := err.Error()
+	if _, rest, ok := strings.Cut(msg, ": "); ok && errors.Is(err, core.ErrInvalidConfig) {
+		msg = rest
+	}
+	key, rest, _ := strings.Cut(msg, " ")
+	if !strings.Contains(key, ".") {
+		return &ConfigError{File: c.file, Msg: msg}
+	}
+	return &ConfigError{File: c.file, Key: key, Msg: rest}
 }
 
 type badFunc func(key, format string, args ...any) error

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -75,7 +76,7 @@ func start(cfg Config, log *slog.Logger) (*daemon, int) {
 
 // open builds core, the forwarder, the sockets and the admin server.
 func (d *daemon) open() (int, error) {
-	bcfg, _ := d.cfg.BufferConfig(rand.Reader)
+	bcfg, _ := d.cfg.BufferConfig(randReader())
 	pcfg, _ := d.cfg.PolicyConfig()
 	buf, rep, err := core.Open(fsadapter.NewOS(d.cfg.Buffer.Dir), "/", bcfg, time.Now())
 	var uv *core.UnknownVersionError
@@ -86,7 +87,7 @@ func (d *daemon) open() (int, error) {
 	}
 	d.buf = buf
 	d.logRecovery(rep)
-	if d.policy, err = core.NewPolicy(pcfg, rand.Reader); err != nil {
+	if d.policy, err = core.NewPolicy(pcfg, randReader()); err != nil {
 		return exitConfig, err
 	}
 	if d.key, err = newAPIKey(d.cfg.Forward); err != nil {
@@ -127,6 +128,9 @@ func (d *daemon) logRecovery(rep core.Report) {
 		d.log.Warn("files in the spool that are not ours, left alone", "files", rep.UnknownFiles)
 	}
 }
+
+// randReader is the entropy for agent IDs and jitter.
+func randReader() io.Reader { return rand.Reader }
 
 // lockSpool takes an exclusive lock on spool.lock, held until exit.
 func lockSpool(dir string) (*os.File, error) {

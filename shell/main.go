@@ -31,6 +31,12 @@ func run(args []string) int {
 		switch args[0] {
 		case "run":
 			return runDaemon(args[1:])
+		case "inspect":
+			return runInspect(args[1:], os.Stdout)
+		case "requeue":
+			return runRequeue(args[1:], os.Stdout)
+		case "check-config":
+			return runCheckConfig(args[1:], os.Stdout)
 		case "version":
 			fmt.Println("bitville-apmd", version)
 			return exitOK
