@@ -42,6 +42,11 @@ type segment struct {
 	loaded    bool
 	damaged   bool // frames were lost: quarantine the file instead of deleting it
 
+	// ackedThrough is the highest sequence number removed from an
+	// unloaded segment: a batch handed out from memory can be spilled while
+	// in flight, and acknowledged before the segment is ever read back.
+	ackedThrough uint64
+
 	readFails     int       // consecutive failed reads
 	firstReadFail time.Time // when they began
 }

@@ -315,3 +315,42 @@ func TestUnreadableMetaMakesNewAgent(t *testing.T) {
 		t.Fatalf("new seq %d not above %d", got[10].Seq, got[9].Seq)
 	}
 }
+
+// A batch handed out from memory can be spilled while it is in flight (by
+// the record limit or the age); its answer then resolves records that sit
+// in a segment never read back. Ack and DeadLetter must both work, and the
+// segment must give out only what is left.
+func TestAnswerAfterInflightBatchWasSpilled(t *testing.T) {
+	for _, resolve := range []string{"ack", "dead-letter", "nack"} {
+		t.Run(resolve, func(t *testing.T) {
+			h := newHarness(t, afero.NewMemMapFs(), testConfig())
+			h.add(0, 5, 100, 0)
+			bt := h.next(3, 1<<20) // 1-3 from memory
+			h.add(5, 5, 100, 0)    // the 10th record spills 1-10, the batch included
+			if s := h.stats(); s.DiskRecords != 7 || s.InFlightRecords != 3 {
+				t.Fatalf("disk %d in flight %d, want 7 and 3", s.DiskRecords, s.InFlightRecords)
+			}
+			var err error
+			switch resolve {
+			case "ack":
+				err = h.b.Ack(h.now)
+			case "dead-letter":
+				err = h.b.DeadLetter(DropPoison, h.now)
+			default:
+				err = h.b.Nack(h.now)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.check(resolve)
+			got := h.drain(100)
+			want := 7
+			if resolve == "nack" {
+				want = 10
+			}
+			if len(got) != want || got[len(got)-1].Seq != 10 || (resolve != "nack" && got[0].Seq != bt.Last()+1) {
+				t.Fatalf("after %s: %v", resolve, seqs(got))
+			}
+		})
+	}
+}

@@ -114,6 +114,9 @@ func (b *Buffer) load(i int) error {
 	if len(recs) > int(s.hdr.Count) {
 		recs = recs[:s.hdr.Count]
 	}
+	for len(recs) > 0 && recs[0].Seq <= s.ackedThrough {
+		recs = recs[1:] // acknowledged before the segment was ever read
+	}
 	s.recs, s.loaded = recs, true
 	if lost := s.remaining - len(recs); lost > 0 || len(damage) > 0 {
 		s.damaged = true
@@ -192,18 +195,23 @@ func (b *Buffer) Nack(now time.Time) error {
 // removeInflight takes the batch in flight out of the queue: from the head
 // segments first, then from memory.
 func (b *Buffer) removeInflight() {
-	n := len(b.inflight)
-	b.inflight = nil
+	n, done := len(b.inflight), 0
 	for n > 0 && len(b.segs) > 0 {
 		s := &b.segs[0]
 		k := min(n, s.remaining)
-		s.recs = s.recs[k:]
+		if s.loaded {
+			s.recs = s.recs[k:]
+		} else {
+			s.ackedThrough = b.inflight[done+k-1].Seq
+		}
 		s.remaining -= k
 		n -= k
+		done += k
 		if s.remaining == 0 {
 			b.retireSegment(0)
 		}
 	}
+	b.inflight = nil
 	b.popMem(n)
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -195,9 +196,34 @@ func ParseConfig(file string, data []byte) (Config, error) {
 		row, _ := de.Position()
 		return cfg, &ConfigError{File: file, Key: strings.Join(de.Key(), "."), Line: row, Msg: de.Error()}
 	case err != nil:
-		return cfg, &ConfigError{File: file, Msg: err.Error()}
+		return cfg, &ConfigError{File: file, Key: durationKey(data), Msg: err.Error()}
 	}
 	return cfg, nil
+}
+
+// durationKey names the duration key whose value is not a string, such as
+// max_memory_age = 200: go-toml hands that value to UnmarshalText and
+// returns its error without the key or the line.
+func durationKey(data []byte) string {
+	var raw map[string]map[string]any
+	if toml.Unmarshal(data, &raw) != nil {
+		return ""
+	}
+	t := reflect.TypeFor[Config]()
+	for i := range t.NumField() {
+		sec := t.Field(i)
+		if sec.Type.Kind() != reflect.Struct {
+			continue
+		}
+		for j := range sec.Type.NumField() {
+			f := sec.Type.Field(j)
+			v, ok := raw[sec.Tag.Get("toml")][f.Tag.Get("toml")]
+			if _, isString := v.(string); ok && !isString && f.Type == reflect.TypeFor[Duration]() {
+				return sec.Tag.Get("toml") + "." + f.Tag.Get("toml")
+			}
+		}
+	}
+	return ""
 }
 
 func (c *Config) resolvePaths(base string) {

@@ -59,3 +59,20 @@ func TestProductionConfigValid(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The README's PHP snippet is the function the PHP end-to-end test runs.
+func TestReadmePHPSnippetIsTested(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := os.ReadFile("testdata/client.php")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(readme), "```php\n")
+	block, _, _ = strings.Cut(block, "```")
+	if !ok || !strings.Contains(block, "function bitville_apm_send") || !strings.Contains(string(client), block) {
+		t.Fatalf("README's PHP snippet differs from testdata/client.php:\n%s", block)
+	}
+}
