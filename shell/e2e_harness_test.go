@@ -77,6 +77,9 @@ type e2eOpts struct {
 	APIKeyFile      string
 	RecordPath      string
 	ShutdownTimeout string
+	TCP             string // ingest.tcp
+	MaxConnections  int
+	CAFile          string
 }
 
 // e2eEnv is one daemon's folder and configuration; it may start the daemon
@@ -103,6 +106,7 @@ func newE2EEnv(t *testing.T, tweak func(*e2eOpts)) *e2eEnv {
 		Spool: filepath.Join(dir, "spool"), Socket: filepath.Join(dir, "s.sock"),
 		MaxRecordBytes: 4096, MemoryRecords: 50, MaxMemoryAge: "200ms", SegmentBytes: 8192,
 		BatchRecords: 50, Timeout: "5s", ShutdownTimeout: "4s", URL: "http://127.0.0.1:1/v1/ingest",
+		MaxConnections: 1024,
 	}
 	if tweak != nil {
 		tweak(&e.o)
@@ -136,6 +140,8 @@ socket = %q
 max_record_bytes = %d
 queue_bytes = 4194304
 read_bytes = 4096
+tcp = %q
+max_connections = %d
 
 [buffer]
 dir = %q
@@ -155,6 +161,7 @@ gzip = %t
 batch_records = %d
 batch_bytes = 1048576
 timeout = %q
+ca_file = %q
 backoff_min = "10ms"
 backoff_max = "100ms"
 config_retry = "200ms"
@@ -176,8 +183,8 @@ path = %q
 
 [daemon]
 shutdown_timeout = %q
-`, o.Socket, o.MaxRecordBytes, o.Spool, o.MemoryRecords, o.MaxMemoryAge, o.SegmentBytes,
-		o.URL, o.APIKey, o.APIKeyFile, !o.NoGzip, o.BatchRecords, o.Timeout, e.admin, o.RecordPath, o.ShutdownTimeout)
+`, o.Socket, o.MaxRecordBytes, o.TCP, o.MaxConnections, o.Spool, o.MemoryRecords, o.MaxMemoryAge, o.SegmentBytes,
+		o.URL, o.APIKey, o.APIKeyFile, !o.NoGzip, o.BatchRecords, o.Timeout, o.CAFile, e.admin, o.RecordPath, o.ShutdownTimeout)
 }
 
 func (e *e2eEnv) writeConfig() {
