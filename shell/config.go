@@ -118,10 +118,10 @@ type DaemonConfig struct {
 	RestartHeapBytes int64    `toml:"restart_heap_bytes"`
 }
 
-// DefaultConfig is what a key left out of config.toml gets.
+// DefaultConfig is what a key left out of config.toml gets: the values the
+// repository's config.toml spells out (a test keeps the two equal).
 func DefaultConfig() Config {
 	b := core.DefaultConfig()
-	p := core.DefaultPolicyConfig()
 	return Config{
 		Ingest: IngestConfig{Socket: "var/apmd.sock", SocketMode: "0660", MaxRecordBytes: b.MaxRecordBytes,
 			MaxConnections: 1024, QueueBytes: 64 << 20, ReadBytes: 64 << 10},
@@ -130,9 +130,10 @@ func DefaultConfig() Config {
 			WhenFull: string(b.WhenFull), QuarantineBytes: b.QuarantineBytes, DeadLetterBytes: b.DeadLetterBytes,
 			MinFreeBytes: b.MinFreeBytes, SpillRetry: Duration{b.SpillRetry}, ReadGiveUp: Duration{b.ReadGiveUp}},
 		Forward: ForwardConfig{URL: "http://127.0.0.1:8620/v1/ingest", Gzip: true, GzipLevel: 1,
-			BatchRecords: p.BatchRecords, BatchBytes: p.BatchBytes, Timeout: Duration{10 * time.Second},
-			BackoffMin: Duration{p.BackoffMin}, BackoffMax: Duration{p.BackoffMax}, ConfigRetry: Duration{p.ConfigRetry}, GrowAfter: p.GrowAfter},
-		Breaker: BreakerConfig{Failures: p.Failures, OpenFor: Duration{p.OpenFor}, MaxOpenFor: Duration{p.MaxOpenFor}},
+			BatchRecords: 5000, BatchBytes: 4 << 20, Timeout: Duration{10 * time.Second},
+			BackoffMin: Duration{100 * time.Millisecond}, BackoffMax: Duration{30 * time.Second},
+			ConfigRetry: Duration{30 * time.Second}, GrowAfter: 10},
+		Breaker: BreakerConfig{Failures: 5, OpenFor: Duration{5 * time.Second}, MaxOpenFor: Duration{5 * time.Minute}},
 		Admin:   AdminConfig{Listen: "127.0.0.1:8621"},
 		Log:     LogConfig{Level: "info", Format: "text", StatsEvery: Duration{time.Minute}},
 		Record:  RecordConfig{MaxBytes: 1 << 30},

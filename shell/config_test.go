@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pelletier/go-toml/v2"
 )
 
 // The repository's config.toml runs as it is, and says what the defaults say
@@ -25,6 +27,34 @@ func TestRepositoryConfigLoads(t *testing.T) {
 	}
 	if cfg.Buffer.MaxMemoryAge.Duration != time.Second || cfg.Ingest.SocketMode != "0660" {
 		t.Fatalf("max_memory_age %s socket_mode %s", cfg.Buffer.MaxMemoryAge, cfg.Ingest.SocketMode)
+	}
+}
+
+// Leaving a key out of config.toml gives the value the repository's
+// config.toml writes down: the file is the documentation of the defaults.
+func TestDefaultsMatchRepositoryConfig(t *testing.T) {
+	fromFile, err := LoadConfig("../config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(t.TempDir(), "empty.toml")
+	os.WriteFile(empty, nil, 0o600)
+	defaults, err := LoadConfig(empty)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defaults.file, fromFile.file = "", ""
+	defaults.resolvePaths(filepath.Dir(empty)) // already absolute: no change
+	a, _ := toml.Marshal(fromFile)
+	b, _ := toml.Marshal(defaults)
+	if la, lb := strings.Split(string(a), "\n"), strings.Split(string(b), "\n"); len(la) == len(lb) {
+		for i := range la {
+			if la[i] != lb[i] && !strings.Contains(la[i], "var/") {
+				t.Errorf("config.toml says %s, the default is %s", la[i], lb[i])
+			}
+		}
+	} else {
+		t.Fatalf("different shapes:\n%s\n---\n%s", a, b)
 	}
 }
 
