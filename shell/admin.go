@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync/atomic"
 	"time"
 
@@ -19,7 +20,7 @@ type admin struct {
 	notReady atomic.Pointer[string] // "" when ready
 }
 
-func startAdmin(listen string, m *metrics, log *slog.Logger) (*admin, error) {
+func startAdmin(cfg AdminConfig, m *metrics, log *slog.Logger) (*admin, error) {
 	a := &admin{}
 	empty := ""
 	a.notReady.Store(&empty)
@@ -29,9 +30,14 @@ func startAdmin(listen string, m *metrics, log *slog.Logger) (*admin, error) {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("/readyz", a.readyz)
-	l, err := net.Listen("tcp", listen)
+	if cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	l, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("admin.listen %s: %w", listen, err)
+		return nil, fmt.Errorf("admin.listen %s: %w", cfg.Listen, err)
 	}
 	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {

@@ -100,6 +100,7 @@ type BreakerConfig struct {
 
 type AdminConfig struct {
 	Listen string `toml:"listen"`
+	Pprof  bool   `toml:"pprof"`
 }
 
 type LogConfig struct {

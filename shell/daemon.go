@@ -108,7 +108,7 @@ func (d *daemon) open() (int, error) {
 		}
 		return exitConfig, err
 	}
-	if d.admin, err = startAdmin(d.cfg.Admin.Listen, d.metrics, d.log); err != nil {
+	if d.admin, err = startAdmin(d.cfg.Admin, d.metrics, d.log); err != nil {
 		d.ingest.stop(expired())
 		return exitConfig, err
 	}
