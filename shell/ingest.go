@@ -160,33 +160,68 @@ func (in *ingest) read(c net.Conn) {
 	in.recorder.event(core.RecEvent{Kind: core.RecOpen, Conn: id, At: time.Now()})
 	dec := core.NewDecoder(in.cfg.MaxRecordBytes)
 	buf := make([]byte, in.cfg.ReadBytes)
+	var batch readBatch
 	for {
 		n, err := c.Read(buf)
 		if n > 0 {
 			in.recorder.event(core.RecEvent{Kind: core.RecData, Conn: id, At: time.Now(), Data: buf[:n]})
-			dec.Feed(buf[:n], in.line)
+			batch.reset(n)
+			dec.Feed(buf[:n], func(l core.Line) { in.line(&batch, l) })
+			in.flush(&batch)
 		}
 		if err != nil {
 			break
 		}
 	}
-	dec.Close(in.line)
+	dec.Close(func(l core.Line) { in.line(&batch, l) })
+	in.flush(&batch)
 	in.recorder.event(core.RecEvent{Kind: core.RecClose, Conn: id, At: time.Now()})
 }
 
-// line handles one decoded line: a record goes to the queue (copied: the
-// decoder's slice is only valid during this call), a rejection is counted.
-func (in *ingest) line(l core.Line) {
+// readBatch collects the records of one socket read. Their bytes are
+// copied into one slab (the decoder's slices only live during emit): one
+// allocation per read instead of one per record.
+type readBatch struct {
+	slab []byte
+	recs [][]byte
+}
+
+func (b *readBatch) reset(n int) {
+	b.slab = make([]byte, 0, n)
+	b.recs = b.recs[:0]
+}
+
+// line handles one decoded line: a record joins the batch, a rejection is
+// counted.
+func (in *ingest) line(b *readBatch, l core.Line) {
 	if l.Reject == "" {
-		if in.queue.push(append([]byte(nil), l.Record...)) {
-			return
-		}
-		l.Reject = core.RejectOverload
+		start := len(b.slab)
+		b.slab = append(b.slab, l.Record...)
+		b.recs = append(b.recs, b.slab[start:len(b.slab):len(b.slab)])
+		return
 	}
-	in.metrics.rejected.WithLabelValues(string(l.Reject)).Inc()
-	if ok, held := in.limiter.allow(string(l.Reject), time.Now()); ok {
-		// Never the record's contents: only its reason and size.
-		in.log.Warn("line rejected", "reason", l.Reject, "bytes", l.Bytes, "similar_suppressed", held)
+	in.reject(l.Reject, l.Bytes, 1)
+}
+
+// flush hands the batch to the owner's queue; what does not fit is dropped
+// and counted as overload, never waited for.
+func (in *ingest) flush(b *readBatch) {
+	if len(b.recs) == 0 {
+		return
+	}
+	if n := in.queue.pushAll(b.recs); n < len(b.recs) {
+		in.reject(core.RejectOverload, len(b.recs[n]), len(b.recs)-n)
+	}
+	clear(b.recs)
+	b.recs = b.recs[:0]
+}
+
+// reject counts n rejected lines and logs one, rate-limited, with its
+// reason and size but never its contents.
+func (in *ingest) reject(reason core.RejectReason, bytes, n int) {
+	in.metrics.rejected.WithLabelValues(string(reason)).Add(float64(n))
+	if ok, held := in.limiter.allow(string(reason), time.Now()); ok {
+		in.log.Warn("line rejected", "reason", reason, "bytes", bytes, "count", n, "similar_suppressed", held)
 	}
 }
 

@@ -18,21 +18,28 @@ func newIngestQueue(maxBytes int64) *ingestQueue {
 	return &ingestQueue{maxBytes: maxBytes, notify: make(chan struct{}, 1)}
 }
 
-// push adds a record the caller no longer uses; false means it was dropped.
-func (q *ingestQueue) push(rec []byte) bool {
+// pushAll adds records in order while they fit and returns how many it
+// took; the caller counts the rest as overload. One lock per socket read,
+// not per record.
+func (q *ingestQueue) pushAll(recs [][]byte) int {
 	q.mu.Lock()
-	if q.bytes+int64(len(rec)) > q.maxBytes {
-		q.mu.Unlock()
-		return false
+	n := 0
+	for _, rec := range recs {
+		if q.bytes+int64(len(rec)) > q.maxBytes {
+			break
+		}
+		q.recs = append(q.recs, rec)
+		q.bytes += int64(len(rec))
+		n++
 	}
-	q.recs = append(q.recs, rec)
-	q.bytes += int64(len(rec))
 	q.mu.Unlock()
-	select {
-	case q.notify <- struct{}{}:
-	default:
+	if n > 0 {
+		select {
+		case q.notify <- struct{}{}:
+		default:
+		}
 	}
-	return true
+	return n
 }
 
 // take returns every queued record, oldest first, reusing spare for the

@@ -20,17 +20,15 @@ import (
 // A full queue drops instead of blocking; taking it empties it.
 func TestIngestQueueDropsWhenFull(t *testing.T) {
 	q := newIngestQueue(10)
-	if !q.push([]byte("12345")) || !q.push([]byte("12345")) {
-		t.Fatal("records within the cap were refused")
-	}
-	if q.push([]byte("1")) {
-		t.Fatal("a record over the cap was queued")
+	recs := [][]byte{[]byte("12345"), []byte("12345"), []byte("1"), []byte("1")}
+	if n := q.pushAll(recs); n != 2 {
+		t.Fatalf("took %d records, want the 2 within the cap", n)
 	}
 	if got := q.take(nil); len(got) != 2 || q.held() != 0 {
 		t.Fatalf("took %d, %d bytes left", len(got), q.held())
 	}
-	if !q.push([]byte("1")) {
-		t.Fatal("refused after take")
+	if n := q.pushAll(recs[2:]); n != 2 {
+		t.Fatalf("after take: %d taken", n)
 	}
 }
 
