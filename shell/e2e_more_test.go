@@ -121,3 +121,38 @@ func TestE2ETLSWithCAFile(t *testing.T) {
 	defer p.stop(syscall.SIGTERM)
 	e.waitDrained(1)
 }
+
+// A graceful stop waits (up to half of shutdown_timeout) for clients that
+// are still connected; a second signal cuts that wait short and goes
+// straight to the spill, losing nothing already read.
+func TestE2ESecondSignalStopsAtOnce(t *testing.T) {
+	t.Parallel()
+	e := newE2EEnv(t, func(o *e2eOpts) { o.ShutdownTimeout, o.MaxMemoryAge = "30s", "1m" })
+	p := e.start()
+	idle, err := net.Dial("unix", e.o.Socket) // a client that never closes
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	idle.Write([]byte(rec("from-idle-client") + "\n"))
+	e.send(rec("a"), rec("b"))
+	e.waitMetric(3, "records_received_total")
+	start := time.Now()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	waitFor(t, "the stop to begin", func() (bool, string) {
+		return strings.Contains(p.stderr.String(), "msg=stopping"), "not yet"
+	})
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(10 * time.Second); code != exitOK {
+		t.Fatalf("exit %d, want 0", code)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("the second signal did not cut the 15 s wait short: %s", took)
+	}
+	if !strings.Contains(p.stderr.String(), "second signal") {
+		t.Fatal("no log line about the second signal")
+	}
+	p = e.start()
+	defer p.stop(syscall.SIGTERM)
+	e.waitMetric(3, "records_recovered_total")
+}
