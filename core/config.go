@@ -69,7 +69,7 @@ func DefaultConfig() Config {
 		DeadLetterBytes: 256 << 20,
 		MinFreeBytes:    64 << 20,
 		MaxRecordBytes:  1 << 20,
-		SeqBlock:        1 << 16,
+		SeqBlock:        1 << 20,
 		SpillRetry:      time.Second,
 		ReadGiveUp:      time.Minute,
 	}
