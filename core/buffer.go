@@ -41,6 +41,7 @@ type segment struct {
 	recs      []Record // decoded records still queued, once loaded
 	loaded    bool
 	damaged   bool // frames were lost: quarantine the file instead of deleting it
+	wholeScan bool // a damaged file read in place: its header cannot be trusted
 
 	// ackedThrough is the highest sequence number removed from an
 	// unloaded segment: a batch handed out from memory can be spilled while
@@ -82,7 +83,7 @@ type Buffer struct {
 	freeBytes    int64  // last reading from the host minus what was written since; -1 unknown
 	spillRetryAt time.Time
 	retire       []retiree // fully acknowledged segments whose removal failed
-	last         time.Time // latest time seen; earlier times are clamped to it
+	clock        clock     // the host's times, never going back
 	closed       bool
 
 	quar *folder // quarantine/
@@ -99,14 +100,9 @@ type retiree struct {
 	damaged bool
 }
 
-// clamp returns now, or the latest time seen if now is earlier: a clock
-// stepped back must not stall timers or make ages negative.
-func (b *Buffer) clamp(now time.Time) time.Time {
-	if now.After(b.last) {
-		b.last = now
-	}
-	return b.last
-}
+// clamp converts the host's time (see clock): a clock stepped back must not
+// stall timers or make ages negative.
+func (b *Buffer) clamp(now time.Time) time.Time { return b.clock.advance(now) }
 
 // memRecords returns the records in memory, oldest first.
 func (b *Buffer) memRecords() []memRecord { return b.mem[b.memHead:] }

@@ -1,7 +1,11 @@
 package core
 
 import (
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/bitville/apmd/fsadapter"
 
 	"github.com/spf13/afero"
 )
@@ -124,5 +128,54 @@ func TestInterruptedSalvageFinishes(t *testing.T) {
 				t.Fatal("damaged file not quarantined")
 			}
 		})
+	}
+}
+
+// A damaged segment that cannot be salvaged because the disk is full does
+// not stop the start: Open succeeds, says so, and delivers the good records
+// from the damaged file itself, in their place in sequence order; once
+// they are acknowledged the file goes to quarantine/.
+func TestSalvageOnAFullDiskIsDeferred(t *testing.T) {
+	mem := afero.NewMemMapFs()
+	fault := fsadapter.NewFaultFS(mem)
+	h := newHarness(t, fault, testConfig())
+	h.add(0, 10, 100, 0)
+	flip(t, mem, "/spool/"+segName(1), 20) // header damaged
+	fault.AddRule(fsadapter.Rule{Kind: fsadapter.OpWrite, Err: syscall.ENOSPC})
+	h.reopen()
+	if len(h.rep.SalvageDeferred) != 1 || h.rep.Records != 10 {
+		t.Fatalf("report %+v", h.rep)
+	}
+	got := h.drain(100)
+	if len(got) != 10 || got[0].Seq != 1 || got[9].Seq != 10 {
+		t.Fatalf("delivered %v", seqs(got))
+	}
+	if s := h.stats(); s.QuarantineFiles != 1 {
+		t.Fatalf("quarantined %d files", s.QuarantineFiles)
+	}
+	fault.ClearRules()
+	h.add(10, 1, 100, 0)
+	h.tick(time.Second)
+	if got := h.drain(100); len(got) != 1 || got[0].Seq <= 10 {
+		t.Fatalf("then %v", seqs(got))
+	}
+}
+
+// A segment cut short while the daemon runs (after Open checked its size)
+// costs only the records past the cut: 8 records, cut in the 6th.
+func TestSegmentCutWhileRunning(t *testing.T) {
+	mem := afero.NewMemMapFs()
+	h := newHarness(t, mem, testConfig())
+	h.add(0, 10, 100, 0)
+	h.reopen()
+	f, _ := mem.OpenFile("/spool/"+segName(1), 2, 0)
+	_ = f.Truncate(56 + 5*120 + 60)
+	_ = f.Close()
+	got := h.drain(100)
+	if len(got) != 7 || got[4].Seq != 5 || got[5].Seq != 9 {
+		t.Fatalf("delivered %v, want 1-5 and 9-10", seqs(got))
+	}
+	if s := h.stats(); s.Dropped[DropCorrupt] != 3 || s.QuarantineFiles != 1 {
+		t.Fatalf("corrupt %d quarantined %d", s.Dropped[DropCorrupt], s.QuarantineFiles)
 	}
 }

@@ -1,7 +1,9 @@
 package core
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"path"
 	"time"
 )
@@ -104,13 +106,20 @@ func (b *Buffer) load(i int) error {
 		return nil
 	}
 	data, err := readFileLimited(b.fs, path.Join(b.dir, s.name), s.size)
-	if err == nil && int64(len(data)) != s.size {
-		err = fmt.Errorf("%d bytes, expected %d", len(data), s.size)
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return b.readFailed(i, err)
 	}
-	recs, damage := decodeFrames(data[segmentHeaderSize:], segmentHeaderSize, s.hdr.First, s.hdr.Last)
+	// A file cut short since Open costs only the records it no longer
+	// holds: the frames before the cut are good (counted below).
+	s.readFails = 0
+	base := min(int64(segmentHeaderSize), int64(len(data)))
+	if s.wholeScan {
+		base = 0
+	}
+	recs, damage := decodeFrames(data[base:], base, s.hdr.First, s.hdr.Last)
+	if s.wholeScan {
+		damage = nil // already counted when it was queued
+	}
 	if len(recs) > int(s.hdr.Count) {
 		recs = recs[:s.hdr.Count]
 	}
@@ -142,11 +151,11 @@ func (b *Buffer) readFailed(i int, err error) error {
 	s := &b.segs[i]
 	b.st.readFailures++
 	if s.readFails == 0 {
-		s.firstReadFail = b.last
+		s.firstReadFail = b.clock.last
 	}
 	s.readFails++
 	err = fmt.Errorf("read segment %s: %w", s.name, err)
-	if s.readFails < minReadTries || b.last.Sub(s.firstReadFail) < b.cfg.ReadGiveUp {
+	if s.readFails < minReadTries || b.clock.last.Sub(s.firstReadFail) < b.cfg.ReadGiveUp {
 		return err
 	}
 	b.st.drop(DropCorrupt, s.remaining)
@@ -248,8 +257,16 @@ func (b *Buffer) removeRetiree(r retiree) error {
 	return nil
 }
 
-// retryRetire retries the removals that failed earlier.
+// retryRetire retries the removals that failed earlier: retired
+// segments, and evictions from quarantine/ and dead-letter/.
 func (b *Buffer) retryRetire() {
+	for _, f := range []*folder{b.quar, b.dead} {
+		if f.bytes > f.cap {
+			if err := f.enforce(b.fs, "", &b.st); err != nil {
+				b.ioErrs.add(err)
+			}
+		}
+	}
 	kept := b.retire[:0]
 	for _, r := range b.retire {
 		if err := b.removeRetiree(r); err != nil {

@@ -79,15 +79,21 @@ func (f *folder) freeName(fsys afero.Fs, name string) (string, error) {
 	return "", fmt.Errorf("no free name for %s in %s after %d tries: clean the folder", name, f.dir, maxNameTries)
 }
 
-// added records a new file and evicts the oldest files while over the cap
-// (never the file just added), counting their records as evicted.
+// added records a new file and applies the cap.
 func (f *folder) added(fsys afero.Fs, ff folderFile, st *counters) error {
 	i := sort.Search(len(f.files), func(i int) bool { return f.files[i].name >= ff.name })
 	f.files = append(f.files[:i], append([]folderFile{ff}, f.files[i:]...)...)
 	f.bytes += ff.size
+	return f.enforce(fsys, ff.name, st)
+}
+
+// enforce evicts the oldest files while the folder is over its cap (never
+// keep, the file just added), counting their records as evicted. A failed
+// removal is retried by the next enforce (Tick calls it).
+func (f *folder) enforce(fsys afero.Fs, keep string, st *counters) error {
 	for f.bytes > f.cap && len(f.files) > 1 {
 		victim := 0
-		if f.files[0].name == ff.name {
+		if f.files[0].name == keep {
 			victim = 1
 		}
 		v := f.files[victim]
@@ -140,6 +146,10 @@ func (b *Buffer) DeadLetter(reason DropReason, now time.Time) error {
 		return err
 	}
 	if err := writeDurable(b.fs, dl.dir, name+tmpSuffix, name, data, false); err != nil {
+		// The rename may have happened before a failed directory fsync:
+		// the retry writes under a new name, so this one must not linger
+		// uncounted against the cap.
+		_ = b.fs.Remove(path.Join(dl.dir, name))
 		return fmt.Errorf("dead-letter %d records: %w", len(recs), err)
 	}
 	b.st.deadLetterFiles++

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"sort"
 	"time"
 
 	"github.com/spf13/afero"
@@ -22,6 +23,9 @@ type Report struct {
 	CorruptRecords   int      // records lost in damaged segments
 	Quarantined      []string // damaged files moved to quarantine/
 	UnknownFiles     []string // files Open did not recognise and left alone
+	// SalvageDeferred lists damaged files whose salvage failed (a full or
+	// failing disk), with why; they are retried at the next Open.
+	SalvageDeferred []string
 }
 
 // Open opens (creating if needed) the spool in dir on fsys and recovers its
@@ -35,7 +39,7 @@ func Open(fsys afero.Fs, dir string, cfg Config, now time.Time) (*Buffer, Report
 	if err := cfg.Validate(); err != nil {
 		return nil, Report{}, err
 	}
-	b := &Buffer{fs: fsys, dir: dir, cfg: cfg, freeBytes: -1, last: now}
+	b := &Buffer{fs: fsys, dir: dir, cfg: cfg, freeBytes: -1, clock: clock{last: now}}
 	if err := b.openDirs(); err != nil {
 		return nil, Report{}, err
 	}
@@ -44,6 +48,7 @@ func Open(fsys afero.Fs, dir string, cfg Config, now time.Time) (*Buffer, Report
 	if err != nil {
 		return nil, rep, err
 	}
+	sort.Slice(b.segs, func(i, j int) bool { return b.segs[i].hdr.First < b.segs[j].hdr.First })
 	if err := b.openMeta(&rep, hasSegs); err != nil {
 		return nil, rep, err
 	}
@@ -110,7 +115,12 @@ func (b *Buffer) recoverDir(rep *Report) (hasSegments bool, err error) {
 	}
 	for _, name := range damaged {
 		if err := b.salvage(name, rep); err != nil {
-			return false, err
+			// A full or failing disk must not stop the start (a crash
+			// loop refuses every client): the damaged file stays, its
+			// records are not counted yet, and a later Open salvages it.
+			b.ioErrs.add(err)
+			rep.SalvageDeferred = append(rep.SalvageDeferred, name+": "+err.Error())
+			b.deliverInPlace(name, rep)
 		}
 	}
 	return len(b.segs) > 0 || len(damaged) > 0, nil

@@ -99,7 +99,7 @@ func (c PolicyConfig) validateDurations(bad func(key, format string, args ...any
 type Policy struct {
 	cfg     PolicyConfig
 	entropy io.Reader
-	last    time.Time // latest time seen
+	clock   clock     // the host's times, never going back
 	sendAt  time.Time // do not send before this; zero: now
 
 	failures  int           // consecutive counted failures since the last 2xx
@@ -150,11 +150,18 @@ func (p *Policy) Limits() (maxRecords int, maxBytes int64) {
 // backoff, a Retry-After, the breaker's open period or a configuration
 // error's retry period. The zero time means now. Once the breaker's open
 // period has passed, the next batch is its one probe.
-func (p *Policy) SendAt() time.Time {
-	if p.open && p.openUntil.After(p.sendAt) {
-		return p.openUntil
+//
+// now is the host's current time: a step back of the host's clock since the
+// last answer is absorbed first, so the wait is neither stalled nor cut.
+// The zero time means no new reading.
+func (p *Policy) SendAt(now time.Time) time.Time {
+	if !now.IsZero() {
+		p.clamp(now)
 	}
-	return p.sendAt
+	if p.open && p.openUntil.After(p.sendAt) {
+		return p.clock.toHost(p.openUntil)
+	}
+	return p.clock.toHost(p.sendAt)
 }
 
 // Decide classifies the answer to batch bt (the batch Next handed out, not
@@ -175,6 +182,7 @@ func (p *Policy) Decide(bt Batch, out Outcome, now time.Time) Decision {
 		p.splitRecords = 0 // the poisoned range is resolved
 	}
 	p.sendAt = d.RetryAt
+	d.RetryAt = p.clock.toHost(d.RetryAt)
 	return d
 }
 
@@ -194,22 +202,12 @@ func (p *Policy) decide(class answerClass, bt Batch, out Outcome, now time.Time)
 	return p.failed(out, now)
 }
 
-// clamp returns now, or the latest time seen if now is earlier: a clock
-// stepped back must not shorten or stretch a wait unpredictably.
-func (p *Policy) clamp(now time.Time) time.Time {
-	if now.After(p.last) {
-		p.last = now
-	}
-	return p.last
-}
+// clamp converts the host's time (see clock): a clock stepped back must
+// not stall a wait nor shorten it.
+func (p *Policy) clamp(now time.Time) time.Time { return p.clock.advance(now) }
 
-// seen is clamp for queries: it does not move the latest time seen.
-func (p *Policy) seen(now time.Time) time.Time {
-	if now.Before(p.last) {
-		return p.last
-	}
-	return now
-}
+// seen is clamp for queries: it does not move the clock.
+func (p *Policy) seen(now time.Time) time.Time { return p.clock.peek(now) }
 
 // delivered handles a 2xx: the listener works, so every failure state is
 // cleared, and the adaptive limits move back towards the configured ones.

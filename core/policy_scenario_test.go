@@ -25,7 +25,7 @@ func newPolicyDriver(t *testing.T, cfg PolicyConfig, seed byte) *policyDriver {
 // decision and the wait it imposes.
 func (dr *policyDriver) answer(out Outcome) (Decision, time.Duration) {
 	dr.t.Helper()
-	if at := dr.p.SendAt(); at.After(dr.now) {
+	if at := dr.p.SendAt(time.Time{}); at.After(dr.now) {
 		dr.now = at
 	}
 	bt := policyBatch(dr.seq, 4)
@@ -33,7 +33,7 @@ func (dr *policyDriver) answer(out Outcome) (Decision, time.Duration) {
 	if d.Action == ActAck {
 		dr.seq += 4
 	}
-	if at := dr.p.SendAt(); at.After(dr.now) {
+	if at := dr.p.SendAt(time.Time{}); at.After(dr.now) {
 		return d, at.Sub(dr.now)
 	}
 	return d, 0
@@ -66,7 +66,7 @@ func TestPolicyBreakerCycle(t *testing.T) {
 	dr.expectState(BreakerOpen, "breaker open after 3 consecutive failures (last: 502 Bad Gateway); next probe in")
 	dr.now = dr.now.Add(wait - time.Millisecond)
 	dr.expectState(BreakerOpen, "breaker open")
-	dr.now = dr.p.SendAt()
+	dr.now = dr.p.SendAt(time.Time{})
 	dr.expectState(BreakerHalfOpen, "breaker half-open after 3 consecutive failures (last: 502 Bad Gateway); probing")
 
 	for _, period := range []time.Duration{20, 40, 80, 80} {
@@ -74,7 +74,7 @@ func TestPolicyBreakerCycle(t *testing.T) {
 		checkOpenPeriod(t, wait, period*time.Second)
 		dr.expectState(BreakerOpen, "(last: connection refused)")
 	}
-	dr.now = dr.p.SendAt()
+	dr.now = dr.p.SendAt(time.Time{})
 	dr.expectState(BreakerHalfOpen, "after 7 consecutive failures")
 
 	if d, wait := dr.answer(httpAnswer(200)); d.Action != ActAck || wait != 0 {
@@ -109,7 +109,7 @@ func TestPolicyThrottlingDoesNotCount(t *testing.T) {
 	}
 	dr.answer(httpAnswer(500))
 	dr.expectState(BreakerOpen, "after 3 consecutive failures")
-	dr.now = dr.p.SendAt()
+	dr.now = dr.p.SendAt(time.Time{})
 	if _, wait := dr.answer(retryAfter(503, "4")); wait != 4*time.Second {
 		t.Fatalf("probe answered 503 with Retry-After 4: wait %s", wait)
 	}
@@ -223,7 +223,7 @@ func TestPolicyNotReadyIsOneLine(t *testing.T) {
 		if classify(out) != classConfig && classify(out) != classFailure {
 			continue
 		}
-		for _, at := range []time.Time{dr.now, dr.p.SendAt()} {
+		for _, at := range []time.Time{dr.now, dr.p.SendAt(time.Time{})} {
 			s := dr.p.NotReady(at)
 			if s == "" || strings.ContainsAny(s, "\r\n") {
 				t.Errorf("%s: NotReady %q, want one non-empty line", out.Label(), s)
@@ -245,10 +245,10 @@ func TestPolicyNotReadyLatestAnswerWins(t *testing.T) {
 	dr.answer(httpAnswer(500))
 	dr.answer(httpAnswer(500))
 	dr.expectState(BreakerOpen, "breaker open after 3 consecutive failures (last: 500 Internal Server Error)")
-	dr.now = dr.p.SendAt()
+	dr.now = dr.p.SendAt(time.Time{})
 	dr.answer(httpAnswer(403))
 	dr.expectState(BreakerHalfOpen, "listener answers 403 Forbidden")
-	dr.now = dr.p.SendAt()
+	dr.now = dr.p.SendAt(time.Time{})
 	dr.answer(httpAnswer(200))
 	dr.expectState(BreakerClosed, "")
 }

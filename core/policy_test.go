@@ -204,16 +204,16 @@ func TestPolicyAnswers(t *testing.T) {
 func checkRetryAt(t *testing.T, p *Policy, d Decision, now time.Time, act Action, w window) {
 	t.Helper()
 	if act != ActRetry {
-		if !d.RetryAt.IsZero() || !p.SendAt().IsZero() {
-			t.Errorf("RetryAt %v, SendAt %v: want zero (send now)", d.RetryAt, p.SendAt())
+		if !d.RetryAt.IsZero() || !p.SendAt(time.Time{}).IsZero() {
+			t.Errorf("RetryAt %v, SendAt %v: want zero (send now)", d.RetryAt, p.SendAt(time.Time{}))
 		}
 		return
 	}
 	if wait := d.RetryAt.Sub(now); wait < w.lo || wait > w.hi {
 		t.Errorf("retry after %s, want [%s, %s]", wait, w.lo, w.hi)
 	}
-	if !p.SendAt().Equal(d.RetryAt) {
-		t.Errorf("SendAt %v, RetryAt %v", p.SendAt(), d.RetryAt)
+	if !p.SendAt(time.Time{}).Equal(d.RetryAt) {
+		t.Errorf("SendAt %v, RetryAt %v", p.SendAt(time.Time{}), d.RetryAt)
 	}
 }
 
@@ -229,13 +229,14 @@ func TestOutcomeLabel(t *testing.T) {
 	}
 }
 
-// A clock stepped back does not make a retry earlier than one already given.
-func TestPolicyClampsTime(t *testing.T) {
+// A clock stepped back by an hour neither stalls a wait for that hour nor
+// shortens it: "retry in 5 s" means 5 s of the host's clock from now.
+func TestPolicyClockSteppedBack(t *testing.T) {
 	p := newTestPolicy(t, policyTestConfig(), 1)
 	p.Decide(policyBatch(1, 2), httpAnswer(200), t0.Add(time.Hour))
 	d := p.Decide(policyBatch(3, 2), retryAfter(503, "5"), t0)
-	if want := t0.Add(time.Hour + 5*time.Second); !d.RetryAt.Equal(want) {
-		t.Fatalf("RetryAt %v, want %v (from the latest time seen)", d.RetryAt, want)
+	if want := t0.Add(5 * time.Second); !d.RetryAt.Equal(want) || !p.SendAt(time.Time{}).Equal(want) {
+		t.Fatalf("RetryAt %v SendAt %v, want %v", d.RetryAt, p.SendAt(time.Time{}), want)
 	}
 }
 
@@ -246,4 +247,24 @@ func TestPolicyEmptyBatchPanics(t *testing.T) {
 		}
 	}()
 	newTestPolicy(t, policyTestConfig(), 1).Decide(Batch{}, httpAnswer(200), t0)
+}
+
+// The clock steps back an hour while the breaker is open and no answer
+// comes: SendAt, asked with the host's time, still ends the open period at
+// its length of the host's clock, not an hour later.
+func TestPolicySendAtAbsorbsAStepBack(t *testing.T) {
+	cfg := policyTestConfig()
+	p := newTestPolicy(t, cfg, 1)
+	now := t0
+	for range cfg.Failures {
+		p.Decide(policyBatch(1, 1), Outcome{Kind: OutcomeRefused}, now)
+	}
+	wait := p.SendAt(now).Sub(now)
+	if wait <= 0 || wait > cfg.OpenFor {
+		t.Fatalf("open for %s, want (0, %s]", wait, cfg.OpenFor)
+	}
+	back := now.Add(-time.Hour)
+	if got := p.SendAt(back).Sub(back); got != wait {
+		t.Fatalf("after a step back of an hour: wait %s, want %s", got, wait)
+	}
 }

@@ -44,7 +44,7 @@ func walk(t *testing.T, n int, l fakeListener) (walkResult, *harness, *Policy) {
 	p := newTestPolicy(t, policyTestConfig(), 1)
 	var res walkResult
 	for ; res.requests < 10*n; res.requests++ {
-		if at := p.SendAt(); at.After(h.now) {
+		if at := p.SendAt(time.Time{}); at.After(h.now) {
 			h.now = at
 		}
 		bt := h.next(p.Limits())

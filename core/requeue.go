@@ -49,7 +49,7 @@ func (b *Buffer) requeueFile(src string, present map[string]map[uint64]bool, rep
 	if err != nil {
 		return err
 	}
-	lo, hi, base, at := uint64(0), uint64(math.MaxUint64), int64(0), b.last
+	lo, hi, base, at := uint64(0), uint64(math.MaxUint64), int64(0), b.clock.last
 	if hdr, err := parseHeader(data); err == nil {
 		lo, hi, base, at = hdr.First, hdr.Last, segmentHeaderSize, time.Unix(0, hdr.OldestNanos)
 	}

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"math"
 	"path"
-	"sort"
 	"strings"
 	"time"
 )
@@ -54,32 +53,24 @@ func (b *Buffer) salvage(name string, rep *Report) error {
 	} else if b.exists(segFile) {
 		return b.quarantineAtOpen(damagedFile, segFile, rep)
 	}
-	if err := b.rewriteGood(damagedFile, segFile, rep); err != nil {
+	lost, err := b.rewriteGood(damagedFile, segFile)
+	if err != nil {
 		return err
 	}
+	b.countLost(lost, rep) // the good records are durable: the loss is final
 	return b.quarantineAtOpen(damagedFile, segFile, rep)
 }
 
-// rewriteGood writes the good records of a damaged file into segFile.
-func (b *Buffer) rewriteGood(damagedFile, segFile string, rep *Report) error {
+// rewriteGood writes the good records of a damaged file into segFile and
+// returns how many records the file lost.
+func (b *Buffer) rewriteGood(damagedFile, segFile string) (lost int, err error) {
 	data, err := readFileLimited(b.fs, path.Join(b.dir, damagedFile), math.MaxInt32)
 	if err != nil {
-		return fmt.Errorf("read damaged segment %s: %w", damagedFile, err)
+		return 0, fmt.Errorf("read damaged segment %s: %w", damagedFile, err)
 	}
-	nameSeq, _ := parseSeqName(segFile, segSuffix)
-	lo, hi, base, oldest := nameSeq, uint64(math.MaxUint64), int64(0), b.last
-	hdr, herr := parseHeader(data)
-	if herr == nil {
-		lo, hi, base, oldest = max(hdr.First, nameSeq), hdr.Last, segmentHeaderSize, time.Unix(0, hdr.OldestNanos)
-	}
-	good, _ := decodeFrames(data[base:], base, lo, hi)
-	lost := estimateLost(hdr, herr == nil, nameSeq, good)
-	rep.CorruptRecords += lost
-	b.st.corruptRecords += uint64(lost)
-	b.st.recovered += uint64(lost) // found on disk, then dropped: the identity stays exact
-	b.st.drop(DropCorrupt, lost)
+	good, lost, oldest := b.goodRecords(data, segFile)
 	if len(good) == 0 {
-		return nil
+		return lost, nil
 	}
 	recs := make([]memRecord, len(good))
 	for i, r := range good {
@@ -87,12 +78,34 @@ func (b *Buffer) rewriteGood(damagedFile, segFile string, rep *Report) error {
 	}
 	fresh := encodeSegment(recs)
 	if err := writeDurable(b.fs, b.dir, segFile+tmpSuffix, segFile, fresh, false); err != nil {
-		return fmt.Errorf("salvage %s: %w", damagedFile, err)
+		return 0, fmt.Errorf("salvage %s: %w", damagedFile, err)
 	}
 	h, _ := parseHeader(fresh)
 	b.segs = append(b.segs, segment{name: segFile, hdr: h, size: int64(len(fresh)), remaining: len(recs)})
-	sort.Slice(b.segs, func(i, j int) bool { return b.segs[i].hdr.First < b.segs[j].hdr.First })
-	return nil
+	return lost, nil
+}
+
+// goodRecords decodes the valid frames of a damaged segment file named
+// after segFile, and says how many records it lost and when the oldest
+// arrived.
+func (b *Buffer) goodRecords(data []byte, segFile string) (good []Record, lost int, oldest time.Time) {
+	nameSeq, _ := parseSeqName(segFile, segSuffix)
+	lo, hi, base, oldest := nameSeq, uint64(math.MaxUint64), int64(0), b.clock.last
+	hdr, herr := parseHeader(data)
+	if herr == nil {
+		lo, hi, base, oldest = max(hdr.First, nameSeq), hdr.Last, segmentHeaderSize, time.Unix(0, hdr.OldestNanos)
+	}
+	good, _ = decodeFrames(data[base:], base, lo, hi)
+	return good, estimateLost(hdr, herr == nil, nameSeq, good), oldest
+}
+
+// countLost counts records a damaged segment lost: found on disk, then
+// dropped as corrupt, so the identity stays exact.
+func (b *Buffer) countLost(lost int, rep *Report) {
+	rep.CorruptRecords += lost
+	b.st.corruptRecords += uint64(lost)
+	b.st.recovered += uint64(lost)
+	b.st.drop(DropCorrupt, lost)
 }
 
 // estimateLost counts the records a damaged segment lost: exactly, from its
@@ -123,4 +136,35 @@ func (b *Buffer) quarantineAtOpen(damagedFile, segFile string, rep *Report) erro
 	rep.Quarantined = append(rep.Quarantined, dest)
 	b.st.quarantinedFiles++
 	return b.quar.added(b.fs, folderFile{name: dest, size: fi.Size(), records: headerCount(b.fs, path.Join(b.quar.dir, dest))}, &b.st)
+}
+
+// deliverInPlace queues the good records of a damaged file whose salvage
+// failed (a full disk), reading them from the damaged file itself: they
+// keep their place in sequence order instead of waiting for a later Open,
+// and the file goes to quarantine/ once they are acknowledged.
+func (b *Buffer) deliverInPlace(name string, rep *Report) {
+	segFile := strings.TrimSuffix(name, damagedSuffix)
+	for _, s := range b.segs {
+		if s.name == segFile {
+			return // the fresh segment was written: its records are queued
+		}
+	}
+	for _, file := range []string{segFile + damagedSuffix, segFile} {
+		fi, err := b.fs.Stat(path.Join(b.dir, file))
+		if err != nil {
+			continue
+		}
+		data, err := readFileLimited(b.fs, path.Join(b.dir, file), fi.Size())
+		if err != nil {
+			return // unreadable now: the next Open tries again
+		}
+		good, lost, oldest := b.goodRecords(data, segFile)
+		b.countLost(lost, rep)
+		if len(good) == 0 {
+			return
+		}
+		h := segmentHeader{Version: segmentVersion, Count: uint32(len(good)), First: good[0].Seq, Last: good[len(good)-1].Seq, OldestNanos: oldest.UnixNano()}
+		b.segs = append(b.segs, segment{name: file, hdr: h, size: fi.Size(), remaining: len(good), damaged: true, wholeScan: true})
+		return
+	}
 }

@@ -124,6 +124,9 @@ func (d *daemon) logRecovery(rep core.Report) {
 	if rep.CorruptRecords > 0 || len(rep.Quarantined) > 0 {
 		d.log.Error("damaged segments salvaged", "records_lost", rep.CorruptRecords, "quarantined", rep.Quarantined)
 	}
+	if len(rep.SalvageDeferred) > 0 {
+		d.log.Error("damaged segments not salvaged yet (disk full or failing?); retried at the next start", "files", rep.SalvageDeferred)
+	}
 	if len(rep.UnknownFiles) > 0 {
 		d.log.Warn("files in the spool that are not ours, left alone", "files", rep.UnknownFiles)
 	}

@@ -88,7 +88,7 @@ func (l *loop) addQueued() {
 // trySend hands the next batch to the forwarder when nothing is in flight
 // and the policy allows it.
 func (l *loop) trySend() {
-	if l.inflight != nil || time.Now().Before(l.d.policy.SendAt()) {
+	if now := time.Now(); l.inflight != nil || now.Before(l.d.policy.SendAt(now)) {
 		return
 	}
 	maxRecords, maxBytes := l.d.policy.Limits()
