@@ -40,12 +40,15 @@ func guestWasm(t *testing.T) []byte {
 }
 
 // buildGuest runs `go build` for GOOS=wasip1 GOARCH=wasm and returns the binary.
-func buildGuest(out string) ([]byte, error) {
+func buildGuest(out string) ([]byte, error) { return buildWasip1(out, "./testdata/guest") }
+
+// buildWasip1 builds package pkg for GOOS=wasip1 GOARCH=wasm.
+func buildWasip1(out, pkg string) ([]byte, error) {
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
 		return nil, errNoGo{err}
 	}
-	cmd := exec.Command(goCmd, "build", "-o", out, "./testdata/guest")
+	cmd := exec.Command(goCmd, "build", "-o", out, pkg)
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return nil, errBuild{err, msg}
