@@ -171,8 +171,8 @@ func (e *Engine) checkMemory(p *process, mem []recID) {
 	if age := e.coreClock.Sub(r.arrival); age > e.ageLimit() && e.obstructedAt.Before(r.arrival) {
 		e.violate("memory-age", "process %d: oldest record in memory (record %d) is %s old; max_memory_age %s, spills unobstructed", p.n, mem[0], age, cfg.MaxMemoryAge)
 	}
-	// The same age in virtual time: a clock stepped back holds core's clock
-	// still, so a record can stay in memory for as long as the step.
+	// The same age in virtual time: core's clock absorbs a step back, so a
+	// record should not stay longer in virtual time either.
 	if age := e.now.Sub(r.arrivalV); age > e.ageLimit() && e.obstructedV.Before(r.arrivalV) && age > e.maxTrueAge {
 		e.maxTrueAge = age
 	}
@@ -235,7 +235,7 @@ func hasSuffixTmp(name string) bool { return len(name) > 4 && name[len(name)-4:]
 // stopped: every record has a fate, and the drops cover what vanished.
 func (e *Engine) finalChecks() {
 	if e.maxTrueAge > 0 {
-		e.observe("a record stayed %s in memory (virtual time; max_memory_age %s) while the host clock was behind core's clamped clock: the age bound on crash loss holds only in core's clock", e.maxTrueAge.Round(time.Millisecond), e.setup.Buffer.MaxMemoryAge)
+		e.observe("a record stayed %s in memory (virtual time; max_memory_age %s): the age bound on crash loss held in core's clock, not in virtual time", e.maxTrueAge.Round(time.Millisecond), e.setup.Buffer.MaxMemoryAge)
 	}
 	damagedLost := 0
 	for i := range e.led.recs {

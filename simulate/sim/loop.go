@@ -168,10 +168,12 @@ func (e *Engine) scheduleTick(p *process) {
 	ti := tickInterval(e.setup.Buffer)
 	next := e.heartbeat
 	if len(p.mem) > 0 {
-		due := e.now // the wall clock reaches the record's coming of age
-		if at := e.led.recs[p.mem[0]].arrival.Add(e.setup.Buffer.MaxMemoryAge); at.After(e.coreClock) {
-			due = at.Add(-e.wallOff)
-		}
+		// Core's clock runs at the host's pace and absorbs steps back, so
+		// the oldest record comes of age max_memory_age of virtual time
+		// after it arrived, or earlier in host time if the clock stepped
+		// forward since.
+		r, age := e.led.recs[p.mem[0]], e.setup.Buffer.MaxMemoryAge
+		due := minTime(r.arrivalV.Add(age), r.arrival.Add(age).Add(-e.wallOff))
 		next = minTime(next, gridCeil(later(due, e.now.Add(time.Nanosecond)), ti))
 	}
 	e.nextTick = next
