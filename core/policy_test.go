@@ -109,13 +109,12 @@ func TestPolicyAnswers(t *testing.T) {
 	now := t0
 	imf := func(d time.Duration) string { return now.Add(d).Format("Mon, 02 Jan 2006 15:04:05 GMT") }
 	type want struct {
-		act       Action
-		reason    DropReason
-		wait      window // with ActRetry
-		reload    bool
-		limits    [2]int64 // records, bytes after the answer
-		notReady  string   // a substring of NotReady; "" means ready
-		labelWant string
+		act      Action
+		reason   DropReason
+		wait     window // with ActRetry
+		reload   bool
+		limits   [2]int64 // records, bytes after the answer
+		notReady string   // a substring of NotReady; "" means ready
 	}
 	full := [2]int64{16, 1 << 20}
 	ack := want{act: ActAck, limits: full}

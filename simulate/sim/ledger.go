@@ -133,5 +133,3 @@ func (s *idSet) add(id recID) {
 		s.list = append(s.list, id)
 	}
 }
-
-func (s *idSet) len() int { return len(s.list) }
