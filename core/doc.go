@@ -10,29 +10,30 @@
 //
 // # The drive loop
 //
-// One owner goroutine drives a Buffer; a host writes roughly:
+// One owner goroutine drives a Buffer; a host writes roughly (clock is the
+// host's time.Now: core itself never reads a clock):
 //
-//	b, report, err := core.Open(fs, "/var/lib/bitville-apm", cfg, time.Now())
+//	b, report, err := core.Open(fs, "/var/lib/bitville-apm", cfg, clock())
 //	for {
 //		select {
 //		case rec := <-ingest:                 // records from the socket readers
-//			b.Add(rec, time.Now())             // never blocks on disk or network
+//			b.Add(rec, clock())             // never blocks on disk or network
 //		case <-ticker.C:                      // at least every min(MaxMemoryAge/4, 250ms)
-//			b.Tick(time.Now())
+//			b.Tick(clock())
 //		case res := <-forwarded:              // the answer to the batch in flight
 //			switch {
 //			case res.ok:
-//				b.Ack(time.Now())              // delivered: deleted from memory or disk
+//				b.Ack(clock())              // delivered: deleted from memory or disk
 //			case res.poison:
-//				b.DeadLetter(core.DropPoison, time.Now())
+//				b.DeadLetter(core.DropPoison, clock())
 //			default:
-//				b.Nack(time.Now())             // back to the front, retried later
+//				b.Nack(clock())             // back to the front, retried later
 //			}
 //		case <-stop:
-//			return b.Shutdown(time.Now())      // spills memory and the batch in flight
+//			return b.Shutdown(clock())      // spills memory and the batch in flight
 //		}
 //		if idle {
-//			batch, _ := b.Next(maxRecords, maxBytes, time.Now()) // lowest unacknowledged, no gaps
+//			batch, _ := b.Next(maxRecords, maxBytes, clock()) // lowest unacknowledged, no gaps
 //			// POST batch.Records to the listener ...
 //		}
 //	}
