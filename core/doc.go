@@ -3,8 +3,9 @@
 // sequence order, plus the framing of the ingest socket.
 //
 // Core does no I/O of its own except through the afero.Fs it is given,
-// never reads a clock (every call takes the current time, and times that go
-// backwards are clamped to the latest seen), draws randomness only from the
+// never reads a clock (every call takes the current time; a step back of
+// the host's clock is absorbed, so time never goes back and timers never
+// stall), draws randomness only from the
 // Config.Entropy source, starts no goroutine and takes no lock. The same code
 // therefore runs in the native daemon, in the simulator and under wasip1.
 //
