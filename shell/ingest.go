@@ -70,8 +70,8 @@ func (in *ingest) listenUnix() error {
 	if err := removeStaleSocket(path); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("create the socket's folder: %w", err)
+	if err := ensureSocketDir(filepath.Dir(path)); err != nil {
+		return err
 	}
 	l, err := net.Listen("unix", path)
 	if err != nil {
@@ -93,6 +93,22 @@ func (in *ingest) listenUnix() error {
 		if err := os.Chown(path, -1, gid); err != nil {
 			return fmt.Errorf("set the socket's group: %w", err)
 		}
+	}
+	return nil
+}
+
+// ensureSocketDir creates the socket's folder if it is missing, searchable
+// by everyone (0755): the process umask (077) would otherwise lock PHP out
+// of it. An existing folder keeps its mode: that is the operator's choice.
+func ensureSocketDir(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create the socket's folder: %w", err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return fmt.Errorf("set the socket folder's mode: %w", err)
 	}
 	return nil
 }

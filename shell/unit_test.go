@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -211,5 +212,26 @@ func TestRecorderResumesAfterACrash(t *testing.T) {
 	}
 	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
 		t.Fatalf("mode %v", fi.Mode().Perm())
+	}
+}
+
+// A socket folder the daemon creates is reachable by PHP despite the
+// daemon's umask 077; an existing one keeps its mode.
+func TestSocketFolderMode(t *testing.T) {
+	old := syscall.Umask(0o077)
+	defer syscall.Umask(old)
+	dir := filepath.Join(t.TempDir(), "run", "apm")
+	if err := ensureSocketDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o755 {
+		t.Fatalf("created with %v, want 0755", fi.Mode().Perm())
+	}
+	os.Chmod(dir, 0o750)
+	if err := ensureSocketDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o750 {
+		t.Fatalf("an existing folder's mode changed to %v", fi.Mode().Perm())
 	}
 }
