@@ -29,8 +29,9 @@ type loop struct {
 	inflight  *flight
 	spare     [][]byte
 	lastStats time.Time
-	lastFail  uint64 // SpillFailures at the previous tick
-	spillErr  string // the latest spill error, for /readyz
+	lastFail  uint64    // SpillFailures at the previous tick
+	spillErr  string    // the latest spill error, for /readyz
+	nextRetry time.Time // after a failed Next, not before this
 }
 
 // tickInterval is min(max_memory_age/4, 250ms) (DESIGN 4.4).
@@ -88,12 +89,16 @@ func (l *loop) addQueued() {
 // trySend hands the next batch to the forwarder when nothing is in flight
 // and the policy allows it.
 func (l *loop) trySend() {
-	if now := time.Now(); l.inflight != nil || now.Before(l.d.policy.SendAt(now)) {
+	now := time.Now()
+	if l.inflight != nil || now.Before(l.nextRetry) || now.Before(l.d.policy.SendAt(now)) {
 		return
 	}
 	maxRecords, maxBytes := l.d.policy.Limits()
-	bt, err := l.d.buf.Next(maxRecords, maxBytes, time.Now())
+	bt, err := l.d.buf.Next(maxRecords, maxBytes, now)
 	if err != nil {
+		// A segment that cannot be read: try again in a second, not on
+		// every record that arrives (core gives it up after read_give_up).
+		l.nextRetry = now.Add(time.Second)
 		l.logLimited("next", "cannot read the next batch; retrying", "err", err)
 		return
 	}
