@@ -40,6 +40,10 @@ func TestE2EMaxConnections(t *testing.T) {
 	e := newE2EEnv(t, func(o *e2eOpts) { o.URL, o.MaxConnections = lst.url(), 2 })
 	p := e.start()
 	defer p.stop(syscall.SIGTERM)
+	// start's readiness probe connects too: let its reader finish first.
+	waitFor(t, "no connection open", func() (bool, string) {
+		return e.metric("ingest_connections") == 0, "not yet"
+	})
 	var held []net.Conn
 	for range 2 {
 		c, err := net.Dial("unix", e.o.Socket)
