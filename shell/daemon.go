@@ -118,8 +118,11 @@ func (d *daemon) open() (int, error) {
 func (d *daemon) logRecovery(rep core.Report) {
 	d.log.Info("spool opened", "dir", d.cfg.Buffer.Dir, "agent", rep.AgentID, "segments", rep.Segments,
 		"records", rep.Records, "bytes", rep.Bytes, "temp_files_removed", rep.TempFilesRemoved)
-	if rep.NewAgent {
-		d.log.Warn("new agent ID", "agent", rep.AgentID, "why", rep.NewAgentReason)
+	switch {
+	case rep.NewAgent && rep.NewAgentReason == "new spool":
+		d.log.Info("new spool: new agent ID", "agent", rep.AgentID)
+	case rep.NewAgent:
+		d.log.Warn("spool.meta unusable: new agent ID, numbering continues above the backlog", "agent", rep.AgentID, "why", rep.NewAgentReason)
 	}
 	if rep.CorruptRecords > 0 || len(rep.Quarantined) > 0 {
 		d.log.Error("damaged segments salvaged", "records_lost", rep.CorruptRecords, "quarantined", rep.Quarantined)
