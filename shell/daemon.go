@@ -56,6 +56,12 @@ func runDaemon(args []string) int {
 // returns the exit code to use.
 func start(cfg Config, log *slog.Logger) (*daemon, int) {
 	d := &daemon{cfg: cfg, log: log, metrics: newMetrics()}
+	// The socket's folder first: when it is a parent of the spool (./var
+	// in the default config) it must be created 0755, not 0700.
+	if err := ensureSocketDir(filepath.Dir(cfg.Ingest.Socket)); err != nil {
+		log.Error("cannot create the socket's folder: check ingest.socket", "err", err)
+		return nil, exitConfig
+	}
 	if err := os.MkdirAll(cfg.Buffer.Dir, 0o700); err != nil {
 		log.Error("cannot create the spool folder: check buffer.dir and its permissions", "dir", cfg.Buffer.Dir, "err", err)
 		return nil, exitConfig
