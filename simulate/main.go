@@ -271,18 +271,9 @@ func summarize(jobs []job, results []sim.Result, times []time.Duration) ([]row, 
 			rows = append(rows, row{name: name, dropped: make([]uint64, len(r.Dropped))})
 			rowHash[name] = sha256.New()
 		}
-		x := &rows[k]
-		x.seeds++
-		x.records += r.Records
-		x.delivered += r.Delivered
-		x.lost += r.LostToCrash
-		x.crashPoints += r.CrashPoints
-		x.crashes += r.Crashes
-		x.violations += r.ViolationsTotal
-		x.elapsed += times[i]
-		for j, d := range r.Dropped {
-			x.dropped[j] += d
-		}
+		rows[k].add(row{seeds: 1, records: r.Records, delivered: r.Delivered, lost: r.LostToCrash,
+			crashPoints: r.CrashPoints, crashes: r.Crashes, violations: r.ViolationsTotal,
+			elapsed: times[i], dropped: r.Dropped})
 		fmt.Fprintf(rowHash[name], "%d %s\n", r.Seed, r.Digest)
 		fmt.Fprintf(h, "%s %d %s\n", name, r.Seed, r.Digest)
 	}
@@ -297,22 +288,27 @@ func summarize(jobs []job, results []sim.Result, times []time.Duration) ([]row, 
 func summarizeAll(rows []row) row {
 	var t row
 	for _, r := range rows {
-		t.seeds += r.seeds
-		t.records += r.records
-		t.delivered += r.delivered
-		t.lost += r.lost
-		t.crashes += r.crashes
-		t.crashPoints += r.crashPoints
-		t.violations += r.violations
-		t.elapsed += r.elapsed
-		if t.dropped == nil {
-			t.dropped = make([]uint64, len(r.dropped))
-		}
-		for j, d := range r.dropped {
-			t.dropped[j] += d
-		}
+		t.add(r)
 	}
 	return t
+}
+
+// add sums another row's counts into x.
+func (x *row) add(r row) {
+	x.seeds += r.seeds
+	x.records += r.records
+	x.delivered += r.delivered
+	x.lost += r.lost
+	x.crashes += r.crashes
+	x.crashPoints += r.crashPoints
+	x.violations += r.violations
+	x.elapsed += r.elapsed
+	if x.dropped == nil {
+		x.dropped = make([]uint64, len(r.dropped))
+	}
+	for j, d := range r.dropped {
+		x.dropped[j] += d
+	}
 }
 
 // dropped prints the non-zero drop counts, short reason names first.
