@@ -243,7 +243,7 @@ func (b *Buffer) retireSegment(i int) {
 func (b *Buffer) removeRetiree(r retiree) error {
 	var err error
 	if r.damaged {
-		err = b.quarantine(r.name, r.size)
+		_, err = b.quarantine(r.name, r.name, r.size)
 	} else {
 		err = removeDurable(b.fs, b.dir, r.name)
 	}

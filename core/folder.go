@@ -108,18 +108,20 @@ func (f *folder) enforce(fsys afero.Fs, keep string, st *counters) error {
 	return nil
 }
 
-// quarantine moves a damaged segment into quarantine/ and applies its cap.
-func (b *Buffer) quarantine(name string, size int64) error {
+// quarantine moves a damaged file of the spool into quarantine/ under the
+// name as (or as with a suffix, if taken) and applies the cap. It returns
+// the name it got, "" if the move failed.
+func (b *Buffer) quarantine(file, as string, size int64) (string, error) {
 	q := b.quar
-	dest, err := q.freeName(b.fs, name)
+	dest, err := q.freeName(b.fs, as)
 	if err != nil {
-		return err
+		return "", err
 	}
-	if err := moveDurable(b.fs, b.dir, name, q.dir, dest); err != nil {
-		return err
+	if err := moveDurable(b.fs, b.dir, file, q.dir, dest); err != nil {
+		return "", err
 	}
 	b.st.quarantinedFiles++
-	return q.added(b.fs, folderFile{name: dest, size: size, records: headerCount(b.fs, path.Join(q.dir, dest))}, &b.st)
+	return dest, q.added(b.fs, folderFile{name: dest, size: size, records: headerCount(b.fs, path.Join(q.dir, dest))}, &b.st)
 }
 
 // DeadLetter resolves the batch in flight by writing its records to

@@ -126,16 +126,11 @@ func (b *Buffer) quarantineAtOpen(damagedFile, segFile string, rep *Report) erro
 	if err != nil {
 		return fmt.Errorf("stat %s: %w", damagedFile, err)
 	}
-	dest, err := b.quar.freeName(b.fs, segFile)
-	if err != nil {
-		return err
+	dest, err := b.quarantine(damagedFile, segFile, fi.Size())
+	if dest != "" {
+		rep.Quarantined = append(rep.Quarantined, dest)
 	}
-	if err := moveDurable(b.fs, b.dir, damagedFile, b.quar.dir, dest); err != nil {
-		return err
-	}
-	rep.Quarantined = append(rep.Quarantined, dest)
-	b.st.quarantinedFiles++
-	return b.quar.added(b.fs, folderFile{name: dest, size: fi.Size(), records: headerCount(b.fs, path.Join(b.quar.dir, dest))}, &b.st)
+	return err
 }
 
 // deliverInPlace queues the good records of a damaged file whose salvage
