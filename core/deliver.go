@@ -241,13 +241,17 @@ func (b *Buffer) retireSegment(i int) {
 }
 
 func (b *Buffer) removeRetiree(r retiree) error {
-	var err error
 	if r.damaged {
-		_, err = b.quarantine(r.name, r.name, r.size)
-	} else {
-		err = removeDurable(b.fs, b.dir, r.name)
-	}
-	if err != nil {
+		dest, err := b.quarantine(r.name, r.name, r.size)
+		if dest == "" {
+			return err
+		}
+		if err != nil {
+			// Moved; only the cap's eviction failed, and Tick retries
+			// that. Retrying the move would fail for good.
+			b.ioErrs.add(err)
+		}
+	} else if err := removeDurable(b.fs, b.dir, r.name); err != nil {
 		return err
 	}
 	b.diskBytes -= r.size
