@@ -107,14 +107,7 @@ func (b *Buffer) spoolHolds(seq uint64, present map[string]map[uint64]bool) (boo
 // writeRequeued writes recs as durable segments of at most SegmentBytes.
 func (b *Buffer) writeRequeued(recs []memRecord, rep *RequeueReport) error {
 	for len(recs) > 0 {
-		n, size := 0, int64(segmentHeaderSize)
-		for n < len(recs) {
-			size += int64(frameHeaderSize + len(recs[n].data))
-			if n > 0 && size > b.cfg.SegmentBytes {
-				break
-			}
-			n++
-		}
+		n := firstSegment(recs, b.cfg.SegmentBytes)
 		name := segName(recs[0].seq)
 		if b.exists(name) {
 			return fmt.Errorf("segment %s already exists and does not hold record %d: move it away and run again", name, recs[0].seq)

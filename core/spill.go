@@ -44,16 +44,22 @@ func (b *Buffer) spill(now time.Time, ignoreCap bool) error {
 // least one record).
 func (b *Buffer) nextChunk() []memRecord {
 	recs := b.memRecords()
+	return recs[:firstSegment(recs, b.cfg.SegmentBytes)]
+}
+
+// firstSegment returns how many of recs fill one segment of at most
+// segmentBytes (at least one record: a larger one gets a segment alone).
+func firstSegment(recs []memRecord, segmentBytes int64) int {
 	size := int64(segmentHeaderSize)
 	n := 0
 	for n < len(recs) {
 		size += int64(frameHeaderSize + len(recs[n].data))
-		if n > 0 && size > b.cfg.SegmentBytes {
+		if n > 0 && size > segmentBytes {
 			break
 		}
 		n++
 	}
-	return recs[:n]
+	return n
 }
 
 // writeSegment makes chunk durable as one segment file and moves its
